@@ -86,8 +86,9 @@ class Reader {
   }
 
   positive(key: string, fallback: number): number {
+    const before = this.errors.length;
     const n = this.number(key, fallback, { min: 0 });
-    if (n === 0 && this.env[key] !== undefined) {
+    if (n === 0 && this.errors.length === before && this.raw(key) !== undefined) {
       this.errors.push(`${key}=0 is not valid — use a positive number of seconds`);
     }
     return n;
