@@ -5,8 +5,9 @@ import { isIP } from "node:net";
 
 export interface TlsOptions {
   rejectUnauthorized: true;
-  /** Bun's tls.connect throws on the `servername: false` that imapflow passes for IP hosts
-   *  (NOTES.md), so a string is always given: the host itself, which verification checks. */
+  /** Always a string: Bun's tls.connect throws on the `servername: false` that imapflow passes
+   *  for IP hosts (NOTES.md), and on an IP address as servername (RFC 6066 forbids IP SNI).
+   *  For an IP host it is "", and verification then checks the IP against the cert's IP SANs. */
   servername: string;
   ca?: string[];
   minVersion: "TLSv1.2";
@@ -28,7 +29,7 @@ export function loadCa(caFile: string | null): string[] | undefined {
 }
 
 export function tlsOptions(host: string, ca: string[] | undefined): TlsOptions {
-  return { rejectUnauthorized: true, servername: host, minVersion: "TLSv1.2", ...(ca ? { ca } : {}) };
+  return { rejectUnauthorized: true, servername: isIpHost(host) ? "" : host, minVersion: "TLSv1.2", ...(ca ? { ca } : {}) };
 }
 
 export function isIpHost(host: string): boolean {
