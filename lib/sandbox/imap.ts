@@ -1,0 +1,163 @@
+// An embedded IMAP server for tests and for `bun run sandbox`, built on hoodiecrow-imap.
+// hoodiecrow is a scriptable mock: this wrapper makes it behave like a small real server —
+// only the given users may log in (its built-in testuser/testpass is not accepted), every start
+// has a fresh UIDVALIDITY (hoodiecrow would say 1 on every start, so a checkpoint from an
+// earlier run would hide new mail), IDLE is on, and mail appended from the sandbox side is
+// announced to connected clients (EXISTS), waking a client in IDLE at once.
+import hoodiecrow from "hoodiecrow-imap";
+import type { Socket } from "node:net";
+
+export interface SandboxImapOptions {
+  host?: string;
+  /** 0 = any free port */
+  port: number;
+  /** login → password */
+  users: Record<string, string>;
+  /** default: fresh per start (seconds since the epoch, strictly increasing within a process) */
+  uidValidity?: number;
+  /** advertise and serve IDLE (default true) */
+  idle?: boolean;
+  /** print the IMAP conversation (passwords included — sandbox only) */
+  debug?: boolean;
+}
+
+export interface SandboxMessage {
+  uid: number;
+  flags: string[];
+}
+
+export interface SandboxImap {
+  port: number;
+  host: string;
+  uidValidity: number;
+  /** Adds a message to INBOX (as if delivered); resolves to its UID. */
+  append(raw: Buffer | string, flags?: string[]): Promise<number>;
+  /** Replaces a message's flags (as another mail client would); connected clients are told. */
+  setFlags(uid: number, flags: string[]): void;
+  messages(): SandboxMessage[];
+  close(): Promise<void>;
+}
+
+let lastUidValidity = 0;
+
+/** Seconds since the epoch, but never the same value twice in one process. */
+function freshUidValidity(): number {
+  lastUidValidity = Math.max(Math.floor(Date.now() / 1000), lastUidValidity + 1) % 0xffffffff || 1;
+  return lastUidValidity;
+}
+
+interface HoodieMessage {
+  uid: number;
+  flags: string[];
+  raw: string;
+  internaldate?: string;
+}
+
+export async function startSandboxImap(options: SandboxImapOptions): Promise<SandboxImap> {
+  const host = options.host ?? "127.0.0.1";
+  const uidValidity = options.uidValidity ?? freshUidValidity();
+  const users: Record<string, { password: string }> = {};
+  for (const [login, password] of Object.entries(options.users)) users[login] = { password };
+  if (Object.keys(users).length === 0) throw new Error("startSandboxImap: give at least one user");
+
+  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE"];
+  if (options.idle !== false) plugins.push("IDLE", idleDoneFix);
+  const server = hoodiecrow({
+    // hoodiecrow stores message sources as "binary" (latin1) strings
+    storage: { INBOX: { uidvalidity: uidValidity, messages: [] }, "": { separator: "/", folders: {} } },
+    users,
+    plugins,
+    debug: options.debug === true,
+  });
+
+  // FETCH BODY[] / BODY.PEEK[] (the whole source, or a <start.length> window of it) without
+  // hoodiecrow's own MIME parse of the message: that parse costs time and memory on a 30 MB
+  // message and has nothing to add to a byte copy. Section fetches keep hoodiecrow's handler.
+  const builtin = require("hoodiecrow-imap/lib/commands/handlers/fetch.js");
+  for (const key of ["BODY", "BODY.PEEK"]) {
+    server.fetchHandlers[key] = (connection: unknown, message: HoodieMessage, query: { section?: unknown[]; partial?: number[] }) => {
+      if (query.section && query.section.length === 0) {
+        let value = message.raw;
+        if (query.partial) {
+          const [start = 0, length] = query.partial;
+          value = value.substr(start, length ?? value.length);
+          // as hoodiecrow's own handler: the response names only the origin when the window ran short
+          if (query.partial.length === 2 && query.partial[1]! > value.length) query.partial.pop();
+        }
+        return { type: "LITERAL", value };
+      }
+      return builtin[key](connection, message, query);
+    };
+  }
+
+  const sockets = new Set<Socket>();
+  server.connectionHandlers.push((connection: { socket: Socket }) => {
+    const socket = connection.socket;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once("error", reject);
+    server.listen(options.port, host, () => {
+      server.server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.server.address() as { port: number }).port;
+  const inbox = () => server.getMailbox("INBOX") as { messages: HoodieMessage[] };
+  let closed = false;
+
+  return {
+    port,
+    host,
+    uidValidity,
+    async append(raw, flags = []) {
+      if (closed) throw new Error("sandbox IMAP server is closed");
+      const source = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
+      // appendMessage notifies every session that has INBOX selected (EXISTS)
+      const { message } = server.appendMessage("INBOX", [...flags], new Date(), source.toString("latin1"));
+      return message.uid as number;
+    },
+    setFlags(uid, flags) {
+      const box = inbox();
+      const index = box.messages.findIndex((m) => m.uid === uid);
+      if (index < 0) throw new Error(`sandbox IMAP: no message with UID ${uid}`);
+      const message = box.messages[index]!;
+      message.flags = [...flags];
+      server.notify(
+        {
+          tag: "*",
+          attributes: [index + 1, { type: "ATOM", value: "FETCH" }, [{ type: "ATOM", value: "FLAGS" }, flags.map((f) => ({ type: "ATOM", value: f }))]],
+        },
+        box,
+      );
+    },
+    messages() {
+      return inbox().messages.map((m) => ({ uid: m.uid, flags: [...m.flags] }));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await done;
+    },
+  };
+}
+
+/** hoodiecrow leaves "direct notifications" on after IDLE ends (it sets true where it means
+ *  false); then an EXPUNGE could be pushed in the middle of a FETCH. Restore queueing on DONE. */
+function idleDoneFix(server: any): void {
+  const idle = server.commandHandlers.IDLE;
+  server.setCommandHandler("IDLE", (connection: any, parsed: unknown, data: unknown, callback: () => void) => {
+    idle(connection, parsed, data, callback);
+    const handler = connection.inputHandler;
+    if (typeof handler === "function") {
+      connection.inputHandler = (line: string) => {
+        handler(line);
+        connection.directNotifications = false;
+      };
+    }
+  });
+}
