@@ -1,0 +1,146 @@
+// The embedded sandbox: the SMTP side and the IMAP side wired together, so that mail the server
+// sends to the admin lands in the inbox the collector reads. Everything on loopback, in memory.
+import net from "node:net";
+import { usesImplicitTls, type Config } from "../config";
+import { startSandboxImap, type SandboxImap } from "./imap";
+import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
+
+export interface SandboxLog {
+  /** mail for someone other than the admin, one line */
+  onOtherMail(line: string): void;
+  /** mail delivered to the admin's inbox, one line (optional) */
+  onAdminMail?(line: string): void;
+}
+
+export interface Sandbox {
+  smtpPort: number;
+  imapPort: number;
+  uidValidity: number;
+  imap: SandboxImap;
+  close(): Promise<void>;
+}
+
+/** A port a configuration key names cannot be used; the message says what to do. */
+export class SandboxPortError extends Error {
+  constructor(readonly key: string, readonly port: number, readonly code: string) {
+    super(portMessage(key, port, code));
+  }
+}
+
+export function portMessage(key: string, port: number, code: string): string {
+  if (code === "EADDRINUSE") {
+    return `${key} ${port} is already in use — stop whatever listens there or change ${key} in .env.local`;
+  }
+  if (code === "EADDRNOTAVAIL") {
+    const hostKey = key.replace(/_PORT$/, "_HOST");
+    return `${hostKey} is not an address of this machine, so nothing can listen on it for ${key} ${port} — the sandbox runs on loopback: set ${hostKey}=127.0.0.1`;
+  }
+  if (code === "EACCES") return `${key} ${port} needs privileges to listen on — use a port above 1023 in .env.local`;
+  return `cannot listen on ${key} ${port} (${code}) — change ${key} in .env.local`;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/**
+ * Why this configuration cannot run against the sandbox (empty when it can). The sandbox
+ * speaks plain SMTP/IMAP on loopback only; a configuration for a real account (e.g. from
+ * .env.local) would otherwise make the demo listen on 465 or silently talk past the servers.
+ */
+export function sandboxConfigProblems(config: Config): string[] {
+  const problems: string[] = [];
+  for (const [name, endpoint, implicitPort] of [["SMTP", config.smtp, 465], ["IMAP", config.imap, 993]] as const) {
+    if (!LOOPBACK.test(endpoint.host)) {
+      problems.push(`${name}_HOST=${endpoint.host} is not a loopback address; the sandbox listens on 127.0.0.1 only — set ${name}_HOST=127.0.0.1 (is .env.local pointing at a real mail account?)`);
+    }
+    if (endpoint.security !== "auto") {
+      problems.push(`${name}_SECURE=${endpoint.security}, but the sandbox speaks plain ${name} on loopback (no TLS) — leave ${name}_SECURE unset`);
+    } else if (usesImplicitTls(endpoint, implicitPort)) {
+      problems.push(`${name}_PORT=${endpoint.port} means implicit TLS, which the sandbox does not speak — use another port (.env has ${name === "SMTP" ? 2525 : 1143})`);
+    }
+  }
+  if (config.smtp.port === config.imap.port && config.smtp.port !== 0) {
+    problems.push(`SMTP_PORT and IMAP_PORT are both ${config.smtp.port} — give them different ports`);
+  }
+  return problems;
+}
+
+export interface PortSpec { key: string; host: string; port: number }
+
+/** Checks each port by binding it briefly; returns one message per port that is not usable. */
+export async function checkPorts(specs: PortSpec[]): Promise<string[]> {
+  const problems: string[] = [];
+  const seen = new Map<number, string>();
+  for (const spec of specs) {
+    const other = seen.get(spec.port);
+    if (other) {
+      problems.push(`${other} and ${spec.key} are both ${spec.port} — give them different ports in .env.local`);
+      continue;
+    }
+    seen.set(spec.port, spec.key);
+    const code = await probePort(spec.host, spec.port);
+    if (code) problems.push(portMessage(spec.key, spec.port, code));
+  }
+  return problems;
+}
+
+/** null when host:port can be listened on right now, else the error code. */
+export function probePort(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    probe.listen({ port, host }, () => probe.close(() => resolve(null)));
+  });
+}
+
+/**
+ * Starts IMAP (the admin's inbox, login EMAIL_LOGIN / EMAIL_PASSWORD, fresh UIDVALIDITY) and
+ * SMTP (same credentials; admin mail → that inbox). Ports come from the configuration; pass
+ * 0 in it for free ports. Fails with SandboxPortError naming the key when a port is unusable,
+ * leaving nothing running.
+ */
+export async function startSandbox(config: Config, log: SandboxLog): Promise<Sandbox> {
+  let imap: SandboxImap;
+  try {
+    imap = await startSandboxImap({ host: config.imap.host, port: config.imap.port, users: { [config.emailLogin]: config.emailPassword }, idle: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
+    throw err;
+  }
+  let smtp: SandboxSmtp;
+  try {
+    smtp = await startSandboxSmtp({
+      host: config.smtp.host,
+      port: config.smtp.port,
+      login: config.emailLogin,
+      password: config.emailPassword,
+      adminEmail: config.adminEmail,
+      deliverToAdmin: (raw) => imap.append(raw),
+      onOtherMail: log.onOtherMail,
+      onAdminMail: log.onAdminMail,
+    });
+  } catch (err) {
+    await imap.close();
+    if (err instanceof PortInUseError) throw new SandboxPortError("SMTP_PORT", config.smtp.port, err.code);
+    throw err;
+  }
+  return {
+    smtpPort: smtp.port,
+    imapPort: imap.port,
+    uidValidity: imap.uidValidity,
+    imap,
+    async close() {
+      await Promise.all([smtp.close(), imap.close()]);
+    },
+  };
+}
+
+/** What a running sandbox offers, for the console: ports, login (never the password), where mail goes. */
+export function describeSandbox(config: Config, sandbox: Sandbox): string[] {
+  return [
+    `SMTP  ${config.smtp.host}:${sandbox.smtpPort}  (AUTH PLAIN/LOGIN, no TLS — loopback only)`,
+    `IMAP  ${config.imap.host}:${sandbox.imapPort}  (IDLE, UIDVALIDITY ${sandbox.uidValidity}, in memory)`,
+    `login ${config.emailLogin}  (password: EMAIL_PASSWORD from .env)`,
+    `mail to ${config.adminEmail} lands in its IMAP inbox; mail to anyone else is shown here, nothing leaves this machine`,
+  ];
+}
