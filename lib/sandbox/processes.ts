@@ -4,6 +4,8 @@
 import type { Subprocess } from "bun";
 
 const TAIL_LINES = 30;
+/** Every child still running, so a signal handler can stop them all wherever start-up got to. */
+const live = new Set<Child>();
 
 export interface ChildOptions {
   cwd: string;
@@ -23,6 +25,8 @@ export class Child {
     this.proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     this.pumps = Promise.all([this.pump(this.proc.stdout), this.pump(this.proc.stderr)]).then(() => {});
     this.exited = this.proc.exited;
+    live.add(this);
+    this.exited.then(() => live.delete(this));
   }
 
   private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
@@ -84,6 +88,11 @@ export class Child {
     }
     await this.pumps;
   }
+}
+
+/** Stops every child this process started and that is still running. */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop()));
 }
 
 /** Prints each child's last output lines (for a failure report). */

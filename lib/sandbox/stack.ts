@@ -1,0 +1,101 @@
+// The whole system on one machine, for `bun run demo` and `bun run dev`: the sandbox in this
+// process, the server and the collector as child processes of their real entry points.
+import { resolve } from "node:path";
+import { loadConfig, type Config } from "../config";
+import { checkPorts, sandboxConfigProblems, startSandbox, type Sandbox } from "./index";
+import { Child, printTails } from "./processes";
+
+export const REPO = resolve(import.meta.dir, "../..");
+
+/** How long the server may take to say "listening on" (a cold `bun` start is well under 1 s). */
+const SERVER_READY_MS = 10_000;
+
+/**
+ * The configuration every part needs, checked for all three roles at once, plus what the
+ * sandbox cannot serve. Problems come back as lines; nothing is started.
+ */
+export function stackConfig(env: Record<string, string | undefined>): { config: Config } | { problems: string[] } {
+  const problems: string[] = [];
+  let config: Config | undefined;
+  for (const role of ["sandbox", "server", "collector"] as const) {
+    const result = loadConfig(env, role);
+    if (!result.ok) {
+      for (const e of result.errors) if (!problems.includes(e)) problems.push(e);
+    } else config ??= result.config;
+  }
+  if (config && problems.length === 0) problems.push(...sandboxConfigProblems(config));
+  return problems.length || !config ? { problems } : { config };
+}
+
+export interface Stack {
+  config: Config;
+  sandbox: Sandbox;
+  server: Child;
+  collector: Child;
+  children: Child[];
+  /** Resolves with the first child that exits (a crash, while the stack should be running). */
+  firstExit: Promise<Child>;
+  stop(): Promise<void>;
+}
+
+export class StackError extends Error {
+  constructor(message: string, readonly children: Child[] = []) {
+    super(message);
+  }
+}
+
+export interface StackOptions {
+  env: Record<string, string | undefined>;
+  /** one console line, e.g. `[sandbox] …`; children's output goes here too */
+  print: (line: string) => void;
+  /** show the children's output as it comes (dev: yes; demo: yes) */
+  showChildOutput?: boolean;
+}
+
+/**
+ * Checks every port first (so a taken port leaves nothing running), then starts the sandbox,
+ * the server and the collector, and waits until the server listens. On failure everything
+ * started is stopped again and a StackError carries the message and the children (for tails).
+ */
+export async function startStack(config: Config, opts: StackOptions): Promise<Stack> {
+  const taken = await checkPorts([
+    { key: "SMTP_PORT", host: config.smtp.host, port: config.smtp.port },
+    { key: "IMAP_PORT", host: config.imap.host, port: config.imap.port },
+    { key: "SERVER_PORT", host: config.serverHost, port: config.serverPort },
+  ]);
+  if (taken.length) throw new StackError(taken.join("\n"));
+
+  const say = (line: string) => opts.print(`[sandbox] ${line}`);
+  const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }).catch((err: Error) => {
+    throw new StackError(err.message);
+  });
+  say(`SMTP ${config.smtp.host}:${sandbox.smtpPort}, IMAP ${config.imap.host}:${sandbox.imapPort} (login ${config.emailLogin}, in memory)`);
+
+  // The children get this process's environment (.env, .env.local and overrides already
+  // merged by Bun) and do not load .env again, so all three parts see one configuration.
+  const spawn = (name: string, entry: string) =>
+    new Child(name, [process.execPath, "--no-env-file", entry], {
+      cwd: REPO,
+      env: { ...opts.env },
+      print: opts.showChildOutput === false ? undefined : opts.print,
+    });
+  const server = spawn("server", "server.ts");
+  const collector = spawn("collector", "collector.ts");
+  const children = [server, collector];
+  let stopped: Promise<void> | null = null;
+  const stop = () => (stopped ??= Promise.all(children.map((c) => c.stop())).then(() => sandbox.close()));
+
+  try {
+    await server.waitFor(/listening on/i, SERVER_READY_MS, `"listening on"`);
+  } catch (err) {
+    await stop();
+    throw new StackError((err as Error).message, children);
+  }
+  const firstExit = Promise.race(children.map((c) => c.exited.then(() => c)));
+  return { config, sandbox, server, collector, children, firstExit, stop };
+}
+
+export function reportFailure(err: unknown, print: (line: string) => void): void {
+  print(`✗ ${err instanceof Error ? err.message : String(err)}`);
+  if (err instanceof StackError && err.children.length) printTails(err.children, print);
+}
