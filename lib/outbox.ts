@@ -1,0 +1,240 @@
+// Durable outbox for the admin's copies. Why a JSON Lines journal (STATE_DIR/outbox.jsonl)
+// rather than one file per message: a queued copy costs one append + one fsync (a file per
+// message needs write + fsync + rename + directory fsync, and an unlink later), the whole
+// history can be read with `cat`, and dead letters stay visible in the same place. The journal
+// is compacted on start-up (and when it has grown and nothing is pending) by writing only the
+// live entries to a temporary file, fsync, rename.
+//
+// Every copy is written here (fsync'd) BEFORE it is first sent, so a crash at any moment
+// leaves it queued; a "sent" record ends it. Delivery is exactly once while the process
+// lives (one attempt in flight per entry, never two); only a crash between the SMTP server's
+// "250" and the "sent" record can send it again — with the same Message-ID and Date, so the
+// duplicate is recognisable.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { MailSender, OutgoingMail } from "./smtp";
+import { writeFileDurably } from "./tickets";
+
+export const OUTBOX_FILE = "outbox.jsonl";
+
+export interface OutboxEntry {
+  id: string;
+  ticket: string;
+  mail: OutgoingMail;
+  queuedAt: string;
+  attempts: number;
+  lastError?: string;
+  /** set when the SMTP server refused the copy permanently: kept, never retried */
+  dead?: { at: string; reason: string };
+}
+
+type JournalRecord =
+  | { op: "queued"; id: string; ticket: string; mail: OutgoingMail; at: string; attempts?: number; lastError?: string }
+  | { op: "failed"; id: string; at: string; reason: string }
+  | { op: "sent"; id: string; at: string; response?: string }
+  | { op: "dead"; id: string; at: string; reason: string };
+
+export type DeliveryOutcome = "sent" | "queued" | "dead";
+
+export interface OutboxLog {
+  info(line: string): void;
+  /** loud: dead letters and damaged journal lines */
+  error(line: string): void;
+}
+
+export class Outbox {
+  readonly path: string;
+  private readonly entries = new Map<string, OutboxEntry>();
+  private readonly inFlight = new Map<string, Promise<DeliveryOutcome>>();
+  private fd: number;
+  private recordsSinceCompact = 0;
+  private seq = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private retrying: Promise<void> | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly sender: MailSender,
+    private readonly log: OutboxLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, OUTBOX_FILE);
+    this.load();
+    this.compact();
+    this.fd = openSync(this.path, "a", 0o640);
+  }
+
+  /** Copies waiting for a retry (not dead). */
+  get pending(): OutboxEntry[] {
+    return [...this.entries.values()].filter((e) => !e.dead);
+  }
+
+  get deadLetters(): OutboxEntry[] {
+    return [...this.entries.values()].filter((e) => e.dead);
+  }
+
+  private load(): void {
+    if (!existsSync(this.path)) return;
+    const lines = readFileSync(this.path, "utf8").split("\n");
+    const damaged: string[] = [];
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      let rec: JournalRecord;
+      try {
+        rec = JSON.parse(line) as JournalRecord;
+      } catch {
+        // The last line may be torn by a crash mid-append; that append was never acknowledged.
+        if (i !== lines.length - 1) damaged.push(line);
+        return;
+      }
+      this.apply(rec);
+    });
+    if (damaged.length) {
+      const keep = join(this.dir, `outbox.damaged.${this.now().getTime()}.jsonl`);
+      writeFileDurably(this.dir, keep.slice(this.dir.length + 1), damaged.join("\n") + "\n");
+      this.log.error(`outbox: ${damaged.length} damaged line(s) in ${this.path} could not be read; they were kept in ${keep} — look at them by hand`);
+    }
+  }
+
+  private apply(rec: JournalRecord): void {
+    switch (rec.op) {
+      case "queued":
+        this.entries.set(rec.id, { id: rec.id, ticket: rec.ticket, mail: rec.mail, queuedAt: rec.at, attempts: rec.attempts ?? 0, lastError: rec.lastError });
+        break;
+      case "failed": {
+        const e = this.entries.get(rec.id);
+        if (e) {
+          e.attempts++;
+          e.lastError = rec.reason;
+        }
+        break;
+      }
+      case "sent":
+        this.entries.delete(rec.id);
+        break;
+      case "dead": {
+        const e = this.entries.get(rec.id);
+        if (e) e.dead = { at: rec.at, reason: rec.reason };
+        break;
+      }
+    }
+  }
+
+  /** Rewrites the journal with only the live entries (pending and dead). */
+  private compact(): void {
+    const lines: string[] = [];
+    for (const e of this.entries.values()) {
+      lines.push(JSON.stringify({ op: "queued", id: e.id, ticket: e.ticket, mail: e.mail, at: e.queuedAt, attempts: e.attempts, ...(e.lastError ? { lastError: e.lastError } : {}) }));
+      if (e.dead) lines.push(JSON.stringify({ op: "dead", id: e.id, at: e.dead.at, reason: e.dead.reason }));
+    }
+    writeFileDurably(this.dir, OUTBOX_FILE, lines.map((l) => l + "\n").join(""));
+    this.recordsSinceCompact = 0;
+  }
+
+  private append(rec: JournalRecord, durable: boolean): void {
+    const buf = Buffer.from(JSON.stringify(rec) + "\n", "utf8");
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    if (durable) fsyncSync(this.fd);
+    this.recordsSinceCompact++;
+    this.apply(rec);
+  }
+
+  /** Queues a copy durably (fsync'd before returning); returns its id. Throws on a disk error. */
+  enqueue(ticket: string, mail: OutgoingMail): string {
+    const at = this.now().toISOString();
+    const id = `${ticket}-${process.pid.toString(36)}${(++this.seq).toString(36)}`;
+    // Message-ID and Date fixed now, so every attempt sends the same message.
+    const fixed: OutgoingMail = { ...mail, messageId: mail.messageId ?? `<ticket-${ticket}.${id}@mailer>`, date: mail.date ?? at };
+    this.append({ op: "queued", id, ticket, mail: fixed, at }, true);
+    return id;
+  }
+
+  /** Attempts one entry now (or joins the attempt already in flight). */
+  deliver(id: string): Promise<DeliveryOutcome> {
+    const running = this.inFlight.get(id);
+    if (running) return running;
+    const entry = this.entries.get(id);
+    if (!entry) return Promise.resolve("sent");
+    if (entry.dead) return Promise.resolve("dead");
+    const attempt = this.attempt(entry).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, attempt);
+    return attempt;
+  }
+
+  private async attempt(entry: OutboxEntry): Promise<DeliveryOutcome> {
+    const result = await this.sender.send(entry.mail);
+    const at = this.now().toISOString();
+    try {
+      if (result.ok) {
+        // Not fsync'd: a process crash keeps it (page cache); only losing the OS itself could
+        // cause one duplicate, with the same Message-ID.
+        this.append({ op: "sent", id: entry.id, at, response: result.response }, false);
+        this.maybeCompact();
+        return "sent";
+      }
+      if (result.permanent) {
+        this.append({ op: "dead", id: entry.id, at, reason: result.reason }, true);
+        this.log.error(
+          `DEAD LETTER: the admin copy of ticket ${entry.ticket} (to ${entry.mail.to}) was refused permanently: ${result.reason} — ` +
+            `it is kept in ${this.path} and will not be retried`,
+        );
+        return "dead";
+      }
+      this.append({ op: "failed", id: entry.id, at, reason: result.reason }, false);
+      return "queued";
+    } catch (err) {
+      this.log.error(`outbox: cannot write to ${this.path}: ${(err as Error).message}`);
+      return result.ok ? "sent" : "queued";
+    }
+  }
+
+  private maybeCompact(): void {
+    if (this.recordsSinceCompact < 5000 || this.inFlight.size > 1 || this.pending.length > 0) return;
+    closeSync(this.fd);
+    this.compact();
+    this.fd = openSync(this.path, "a", 0o640);
+  }
+
+  /** Retries every pending copy not already in flight, a few at a time. */
+  retryAll(concurrency = 4): Promise<void> {
+    if (this.retrying) return this.retrying;
+    const run = async () => {
+      const queue = this.pending.filter((e) => !this.inFlight.has(e.id));
+      if (queue.length === 0) return;
+      let sent = 0;
+      let dead = 0;
+      let lastError = "";
+      const worker = async () => {
+        for (let e = queue.shift(); e; e = queue.shift()) {
+          const outcome = await this.deliver(e.id);
+          if (outcome === "sent") sent++;
+          else if (outcome === "dead") dead++;
+          else lastError = this.entries.get(e.id)?.lastError ?? lastError;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      const left = this.pending.length;
+      this.log.info(`outbox: retried queued admin copies: ${sent} sent, ${dead} dead, ${left} still queued${left && lastError ? ` (last error: ${lastError})` : ""}`);
+    };
+    this.retrying = run().finally(() => (this.retrying = null));
+    return this.retrying;
+  }
+
+  /** Retries now and then every `seconds`. */
+  start(seconds: number): void {
+    void this.retryAll();
+    this.timer = setInterval(() => void this.retryAll(), seconds * 1000);
+    this.timer.unref?.();
+  }
+
+  /** Stops the timer and waits for attempts in flight; then the journal is closed. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.retrying;
+    await Promise.all(this.inFlight.values());
+    closeSync(this.fd);
+  }
+}
