@@ -142,6 +142,9 @@ function makeLogger(write: (line: string) => void, redact: (t: string) => string
   return { trace: log("trace"), debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error"), fatal: log("fatal") };
 }
 
+/** One address, ASCII, no spaces, separators, quotes, brackets or controls. */
+const PLAIN_ADDRESS = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$/;
+
 export class NodemailerSender implements MailSender {
   private readonly transport: Transporter;
   private readonly ctx: SmtpContext;
@@ -170,6 +173,13 @@ export class NodemailerSender implements MailSender {
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {
+    // Defence in depth behind lib/validate.ts: nodemailer splits an envelope address such as
+    // "a@x.org, b@y.org" into two recipients (checked: it only refuses CR, LF, < and >).
+    for (const [field, address] of [["From", mail.from], ["To", mail.to], ["Reply-To", mail.replyTo]] as const) {
+      if (address !== undefined && !PLAIN_ADDRESS.test(address)) {
+        return { ok: false, kind: "recipient", permanent: true, reason: `refused to send: the ${field} address ${JSON.stringify(address.slice(0, 100))} is not one plain ASCII address` };
+      }
+    }
     try {
       const info = await this.transport.sendMail({
         // Address objects and an explicit envelope: nodemailer never parses user input as an

@@ -47,11 +47,13 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const state = { authFailures: 0 };
   const options: SMTPServerOptions = {
     logger: false,
-    disabledCommands: opts.auth ? [] : ["AUTH"],
+    // Without TLS material, STARTTLS is switched off completely (smtp-server would otherwise
+    // still accept it, with a built-in certificate that has expired).
+    disabledCommands: [...(opts.auth ? [] : ["AUTH"]), ...(opts.tls ? [] : ["STARTTLS"])],
     authOptional: !opts.auth,
     allowInsecureAuth: true,
     size: 10 * 1024 * 1024,
-    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert, secure: Boolean(opts.tls.implicit) } : { hideSTARTTLS: true }),
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert, secure: Boolean(opts.tls.implicit) } : {}),
     onAuth(auth, _session, cb) {
       if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass) return cb(null, { user: auth.username });
       state.authFailures++;

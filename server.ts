@@ -1,0 +1,157 @@
+// bun server.ts — the Mailer ticket server (README "Running it"). Thin: reads the
+// configuration, wires lib/ together, prints one line per request, stops cleanly on a signal.
+import { configOrExit, EXIT, fail } from "./lib/cli";
+import { Outbox } from "./lib/outbox";
+import type { Reply } from "./lib/protocol";
+import { RateLimiter } from "./lib/rate-limit";
+import { makeRedactor } from "./lib/redact";
+import { NodemailerSender } from "./lib/smtp";
+import { TcpServer, type Peer } from "./lib/tcp-server";
+import { TicketService, type Outcome } from "./lib/ticket-service";
+import { acquireStateLock, StateError, TicketAllocator } from "./lib/tickets";
+import { loadCa } from "./lib/tls";
+
+const USAGE = `Usage: bun server.ts [--debug]
+
+Listens on SERVER_HOST:SERVER_PORT for ticket requests (one JSON object per line, see README
+"Wire protocol"), mails each message to the person and to ADMIN_EMAIL, answers with the ticket
+number. Configuration comes from .env / .env.local / the environment (README "Configuration").
+
+  --debug   also print the SMTP conversation (passwords masked) on stderr
+  --help    this text
+
+Stops cleanly (answers the requests in flight) on Ctrl-C or SIGTERM.`;
+
+const argv = Bun.argv.slice(2);
+let debug = false;
+for (const arg of argv) {
+  if (arg === "--help" || arg === "-h") {
+    console.log(USAGE);
+    process.exit(EXIT.OK);
+  } else if (arg === "--debug") debug = true;
+  else fail(`server: unknown argument ${JSON.stringify(arg)}\n\n${USAGE}`, EXIT.USAGE);
+}
+
+const config = configOrExit("server");
+let ca: string[] | undefined;
+try {
+  ca = loadCa(config.tlsCaFile);
+} catch (err) {
+  fail(`Configuration error (server): ${(err as Error).message}`, EXIT.USAGE);
+}
+
+let releaseLock: () => void;
+let tickets: TicketAllocator;
+try {
+  releaseLock = acquireStateLock(config.stateDir);
+  tickets = new TicketAllocator(config.stateDir);
+} catch (err) {
+  if (err instanceof StateError) fail(`server: cannot start: ${err.message}`, EXIT.USAGE);
+  fail(`server: cannot use STATE_DIR=${config.stateDir}: ${(err as Error).message} — check that it is a writable directory`, EXIT.USAGE);
+}
+
+const redact = makeRedactor(config.emailLogin, config.emailPassword);
+const now = () => new Date().toISOString();
+const logError = (line: string) => console.error(`${now()} ${redact(line)}`);
+
+const sender = new NodemailerSender({
+  smtp: config.smtp,
+  login: config.emailLogin,
+  password: config.emailPassword,
+  poolSize: config.smtpPoolSize,
+  timeoutSec: config.smtpTimeout,
+  ca,
+  redact,
+  debugLog: debug ? (line) => console.error(line) : undefined,
+});
+
+let outbox: Outbox;
+try {
+  outbox = new Outbox(config.stateDir, sender, { info: (l) => console.log(`${now()} ${l}`), error: logError });
+} catch (err) {
+  releaseLock();
+  fail(`server: cannot open the outbox in STATE_DIR=${config.stateDir}: ${(err as Error).message}`, EXIT.USAGE);
+}
+
+const perClient = new RateLimiter(config.rateLimitPerMinute, 60_000);
+const perRecipient = new RateLimiter(config.recipientLimitPerHour, 3_600_000);
+const service = new TicketService({
+  adminEmail: config.adminEmail,
+  maxMessageChars: config.maxMessageChars,
+  sender,
+  outbox,
+  issueTicket: () => tickets.issue(),
+  perClient,
+  perRecipient,
+  logError,
+});
+
+/** One line per request: time, peer, outcome. Never the message text, never a secret. */
+function logRequest(peer: Peer, reply: Reply, outcome?: Outcome, ms?: number): void {
+  const took = ms === undefined ? "" : ` ${ms}ms`;
+  if (reply.status === "OK") console.log(`${now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
+  else console.log(`${now()} ${peer.label} ERROR ${reply.code}${reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? ` (${redact(reply.error)})` : ""}${took}`);
+}
+
+const tcp = new TcpServer({
+  host: config.serverHost,
+  port: config.serverPort,
+  maxRequestBytes: config.maxRequestBytes,
+  idleTimeoutSec: config.idleTimeout,
+  maxConnections: config.maxConnections,
+  async handle(line, peer) {
+    const started = performance.now();
+    const outcome = await service.handle(line, peer.ip);
+    logRequest(peer, outcome.reply, outcome, Math.round(performance.now() - started));
+    return outcome.reply;
+  },
+  onLocalReply: (peer, reply) => logRequest(peer, reply),
+});
+
+try {
+  tcp.start();
+} catch (err) {
+  const e = err as NodeJS.ErrnoException;
+  releaseLock();
+  const why = e.code === "EADDRINUSE" ? "the address is already in use (another server on that port?)" : e.code === "EADDRNOTAVAIL" ? "this machine has no such address" : e.message;
+  fail(`server: cannot listen on ${config.serverHost}:${config.serverPort}: ${why} — change SERVER_HOST/SERVER_PORT or stop the other program`, EXIT.USAGE);
+}
+
+const security = config.smtp.security === "tls" || (config.smtp.security === "auto" && config.smtp.port === 465)
+  ? "implicit TLS"
+  : config.smtp.security === "starttls" ? "STARTTLS required" : "STARTTLS when offered";
+const limits = `${config.rateLimitPerMinute ? `${config.rateLimitPerMinute} tickets/min per client` : "no per-client limit"}, ${config.recipientLimitPerHour ? `${config.recipientLimitPerHour} tickets/h per recipient` : "no per-recipient limit"}`;
+console.log(
+  `Mailer server listening on ${config.serverHost}:${tcp.port} (SMTP ${config.smtp.host}:${config.smtp.port} ${security}, pool ${config.smtpPoolSize}; ` +
+    `admin ${config.adminEmail}; state ${config.stateDir}; ${limits})`,
+);
+if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.serverHost)) {
+  console.error(
+    `WARNING: listening on ${config.serverHost}, not only on this machine: anyone who can reach it can make the server send mail. ` +
+      `Limits in force: RATE_LIMIT_PER_MINUTE=${config.rateLimitPerMinute} per client address, RECIPIENT_LIMIT_PER_HOUR=${config.recipientLimitPerHour} per recipient, ` +
+      `MAX_CONNECTIONS=${config.maxConnections}, MAX_REQUEST_BYTES=${config.maxRequestBytes} (0 = off for the rate limits).`,
+  );
+}
+for (const dead of outbox.deadLetters) {
+  console.error(`WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`);
+}
+if (outbox.pending.length) console.log(`${now()} outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
+outbox.start(config.outboxRetry);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) {
+    console.error(`${now()} ${signal} again: exiting at once`);
+    process.exit(1);
+  }
+  stopping = true;
+  console.log(`${now()} ${signal}: no new connections; answering the requests in flight`);
+  await tcp.stop((2 * config.smtpTimeout + 5) * 1000);
+  await outbox.stop();
+  await sender.close();
+  releaseLock();
+  console.log(`${now()} stopped`);
+  process.exit(EXIT.OK);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
