@@ -468,7 +468,8 @@ async function e2eMode(mode: "IDLE" | "polling"): Promise<EndToEnd> {
     await one(); // warm-up: collector connected, pool open
     const samples: number[] = [];
     for (let i = 0; i < P.e2eSamples; i++) {
-      await Bun.sleep(50 + Math.random() * 200);
+      // polling: a pause spread over a whole period, or each sample would start at the same phase of it
+      await Bun.sleep(mode === "IDLE" ? 50 + Math.random() * 200 : Math.random() * periodCheck * 1000);
       samples.push(await one());
     }
     log(`e2e ${mode}: ${samples.map((x) => x.toFixed(0)).join(", ")} ms`);

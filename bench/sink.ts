@@ -2,7 +2,20 @@
 // it (the body is drained, never stored). STARTTLS is off; AUTH is offered and accepts the
 // configured login (any password when SINK_LOGIN is unset) so the sender's AUTH step is timed too.
 // Run in its own process: prints {"ready":{"port":N}}; on SIGTERM prints {"result":{...}} and exits.
+//
+// smtp-server waits a fixed 100 ms before its greeting on every connection (an "early talker"
+// check, not configurable). Real MTAs greet at once, and that pause would dominate whenever a
+// pooled sender opens a connection (nodemailer's pool recycles each connection after 100
+// messages), so the sink greets at once too; SINK_GREETING_DELAY=100 restores it.
 import { SMTPServer } from "smtp-server";
+// @ts-ignore — internal module, no types; the package exports it as "./lib/*.js"
+import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
+
+if (process.env.SINK_GREETING_DELAY !== "100") {
+  (SMTPConnection as any).prototype.init = function (this: any) {
+    this._setListeners(() => this.connectionReady());
+  };
+}
 
 const login = process.env.SINK_LOGIN || "";
 const password = process.env.SINK_PASSWORD || "";
