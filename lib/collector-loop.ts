@@ -1,0 +1,128 @@
+// The collector's life: connect, check, wait (IDLE or PERIOD_CHECK), check again; reconnect
+// with capped exponential backoff when the connection drops, reporting an outage once when it
+// starts and once when it ends; stop for good on wrong credentials or an untrusted
+// certificate (retrying cannot fix those, and hammering a server with a bad password gets
+// accounts locked).
+import { EXIT } from "./cli";
+import type { CheckResult, Collector } from "./collector-core";
+import { LocalStateError } from "./collector-core";
+import type { Mailbox, MailboxInfo } from "./mailbox";
+import { CERTIFICATE_HINT, isCertificateError } from "./tls";
+
+export interface LoopOptions {
+  connect: () => Promise<Mailbox>;
+  collector: Collector;
+  periodMs: number;
+  once: boolean;
+  /** aborted by SIGINT/SIGTERM: the batch in hand is finished, then the loop ends with 0 */
+  stop: AbortSignal;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** what the messages call things */
+  where: { login: string; host: string; port: number; mailbox: string };
+  backoff?: { initialMs: number; maxMs: number };
+  /** the first successful open (for the readiness line) */
+  onReady?: (info: MailboxInfo) => void;
+}
+
+export type ErrorKind = "auth" | "certificate" | "starttls" | "local" | "transient";
+
+export function errorKind(err: unknown): ErrorKind {
+  const e = err as { authenticationFailed?: boolean; tlsFailed?: boolean; code?: string; message?: string } | undefined;
+  if (err instanceof LocalStateError) return "local";
+  if (e?.authenticationFailed) return "auth";
+  if (isCertificateError(err)) return "certificate";
+  if (e?.tlsFailed || /does not support STARTTLS/i.test(e?.message ?? "")) return "starttls";
+  return "transient";
+}
+
+export function describeError(err: unknown): string {
+  const e = err as { code?: string; message?: string; responseText?: string } | undefined;
+  const text = e?.responseText || e?.message || String(err);
+  return e?.code && !text.includes(e.code) ? `${e.code}: ${text}` : text;
+}
+
+/** Runs until stopped (or one check with `once`); resolves to the process exit code. */
+export async function runLoop(o: LoopOptions): Promise<number> {
+  const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+  const server = `${o.where.host}:${o.where.port}`;
+  let mailbox: Mailbox | null = null;
+  let ready = false;
+  let outageSince: number | null = null;
+  let attempt = 0;
+
+  const drop = async () => {
+    const m = mailbox;
+    mailbox = null;
+    await m?.close().catch(() => {});
+  };
+
+  try {
+    while (!o.stop.aborted) {
+      try {
+        if (!mailbox) mailbox = await o.connect();
+        if (!ready) {
+          o.onReady?.(await mailbox.open());
+          ready = true;
+        }
+        if (outageSince !== null) {
+          o.err(`IMAP connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
+          outageSince = null;
+        }
+        const result: CheckResult = await o.collector.check(mailbox);
+        attempt = 0;
+        if (o.once || result.stopped) break;
+        await mailbox.waitForChange(o.periodMs, o.stop);
+      } catch (err) {
+        const kind = errorKind(err);
+        if (kind === "auth") {
+          o.err(
+            `IMAP login to ${server} failed for EMAIL_LOGIN=${o.where.login}: the server said "${describeError(err)}". ` +
+              `Check EMAIL_PASSWORD (and EMAIL_LOGIN) in .env.local; the collector stops rather than retry a wrong password.`,
+          );
+          return EXIT.USAGE;
+        }
+        if (kind === "certificate") {
+          o.err(`The TLS certificate of the IMAP server ${server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`);
+          return EXIT.USAGE;
+        }
+        if (kind === "starttls") {
+          o.err(`IMAP_SECURE=starttls, but ${server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`);
+          return EXIT.USAGE;
+        }
+        if (kind === "local") {
+          o.err(`Stopped: ${(err as Error).message}`);
+          return EXIT.REFUSED;
+        }
+        await drop();
+        if (o.once) {
+          o.err(`Cannot check the IMAP server ${server}: ${describeError(err)} — is IMAP_HOST/IMAP_PORT right and the server up?`);
+          return EXIT.UNREACHABLE;
+        }
+        if (outageSince === null) {
+          outageSince = Date.now();
+          o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
+        }
+        const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
+        attempt++;
+        await sleep(delay, o.stop);
+      }
+    }
+    return EXIT.OK;
+  } finally {
+    await drop();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}

@@ -1,0 +1,151 @@
+// Raw message → what the collector logs: decoded subject, sender, Message-ID, plain text and
+// attachment names. Uses mailparser's streaming MailParser for every message, so a message
+// can come as one Buffer or as a stream of chunks (very large mail), and attachment contents
+// are counted and dropped as they pass, never held.
+import { MailParser } from "mailparser";
+
+/** Longest text kept in a log entry; a longer body is cut and marked `textTruncated`. */
+export const MAX_TEXT_CHARS = 1_000_000;
+/** HTML longer than this is not converted to text (html-to-text is slow on huge documents). */
+export const MAX_HTML_TO_TEXT = 5_000_000;
+
+export interface AttachmentInfo {
+  name: string | null;
+  type: string;
+  size: number;
+}
+
+export interface MailText {
+  subject: string | null;
+  from: string | null;
+  messageId: string | null;
+  text: string;
+  textTruncated: boolean;
+  attachments: AttachmentInfo[];
+  /** non-fatal parser complaints (e.g. HTML too long to convert) */
+  warnings: string[];
+}
+
+type Input = Buffer | Uint8Array | AsyncIterable<Uint8Array>;
+
+interface AddressObject {
+  value?: { address?: string; name?: string }[];
+  text?: string;
+}
+
+/** Parses one message. Rejects only when mailparser itself fails on the input. */
+export function parseMail(input: Input): Promise<MailText> {
+  return new Promise<MailText>((resolve, reject) => {
+    const parser = new MailParser({
+      skipTextToHtml: true,
+      skipImageLinks: true,
+      skipTextLinks: true,
+      keepCidLinks: true,
+      maxHtmlLengthToParse: MAX_HTML_TO_TEXT,
+    });
+    const attachments: AttachmentInfo[] = [];
+    const warnings: string[] = [];
+    let headers: Map<string, unknown> | null = null;
+    let text: string | undefined;
+    let settled = false;
+    let errorTimer: ReturnType<typeof setTimeout> | null = null;
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (errorTimer) clearTimeout(errorTimer);
+      parser.destroy();
+      reject(err instanceof Error ? err : new Error(String(err)));
+    };
+
+    // MailParser reports some problems (HTML too long, HTML not convertible) as 'error' and
+    // still finishes; a fatal one never reaches 'end'. So an error is fatal only if 'end'
+    // does not follow soon.
+    parser.on("error", (err: Error) => {
+      warnings.push(err.message);
+      if (!errorTimer) errorTimer = setTimeout(() => fail(err), 1000);
+    });
+    parser.on("headers", (h: Map<string, unknown>) => {
+      headers = h;
+    });
+
+    let reading = false;
+    const read = () => {
+      reading = true;
+      for (;;) {
+        const data = parser.read() as null | { type: string; text?: string; filename?: string; contentType?: string; content?: NodeJS.ReadableStream; release?: () => void };
+        if (data === null) break;
+        if (data.type === "text") {
+          text = data.text;
+        } else if (data.type === "attachment") {
+          const info: AttachmentInfo = { name: data.filename ?? null, type: data.contentType ?? "application/octet-stream", size: 0 };
+          attachments.push(info);
+          // count and drop the content; the parser waits for release() before going on
+          data.content!.on("data", (chunk: Buffer) => {
+            info.size += chunk.length;
+          });
+          data.content!.on("end", () => {
+            data.release?.();
+            read();
+          });
+          reading = false;
+          return;
+        }
+      }
+      reading = false;
+    };
+    parser.on("readable", () => {
+      if (!reading) read();
+    });
+
+    parser.on("end", () => {
+      if (settled) return;
+      settled = true;
+      if (errorTimer) clearTimeout(errorTimer);
+      let body = (text ?? "").replace(/\r\n?/g, "\n").replace(/\s+$/, "");
+      const textTruncated = body.length > MAX_TEXT_CHARS;
+      if (textTruncated) body = body.slice(0, MAX_TEXT_CHARS);
+      const h = headers ?? new Map<string, unknown>();
+      resolve({
+        subject: headerString(h.get("subject")),
+        from: fromOf(h.get("from") as AddressObject | undefined),
+        messageId: headerString(h.get("message-id")),
+        text: body,
+        textTruncated,
+        attachments,
+        warnings,
+      });
+    });
+
+    feed(parser, input).catch(fail);
+  });
+}
+
+async function feed(parser: InstanceType<typeof MailParser>, input: Input): Promise<void> {
+  if (input instanceof Uint8Array) {
+    parser.end(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    return;
+  }
+  for await (const chunk of input) {
+    if (!parser.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
+      await new Promise<void>((resolve) => parser.once("drain", resolve));
+    }
+  }
+  parser.end();
+}
+
+function headerString(value: unknown): string | null {
+  if (Array.isArray(value)) value = value[value.length - 1];
+  if (typeof value !== "string") return null;
+  const trimmed = value.trim();
+  return trimmed === "" ? null : trimmed;
+}
+
+/** The sender's address when there is one ("ivan@example.com"), else the header as text. */
+function fromOf(from: AddressObject | undefined): string | null {
+  if (!from) return null;
+  const addresses = (from.value ?? []).map((a) => a.address).filter((a): a is string => !!a);
+  if (addresses.length === 1) return addresses[0]!;
+  const text = from.text?.trim();
+  return text ? text : null;
+}
