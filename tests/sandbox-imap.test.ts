@@ -117,3 +117,23 @@ test("close drops connected clients and frees the port", async () => {
   const again = await start({ port: s.port });
   expect(again.port).toBe(s.port);
 });
+
+test("TLS: implicit TLS, or STARTTLS on a plain port, with the given certificate", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const fixtures = join(import.meta.dir, "fixtures/tls");
+  const key = readFileSync(join(fixtures, "server.key"));
+  const cert = readFileSync(join(fixtures, "server.pem"));
+  const ca = [readFileSync(join(fixtures, "ca.pem"), "utf8")];
+  for (const starttls of [false, true]) {
+    const s = await start({ tls: { key, cert, starttls } });
+    const c = new ImapFlow({
+      host: "127.0.0.1", port: s.port, secure: !starttls, ...(starttls ? { doSTARTTLS: true } : {}),
+      tls: { ca, servername: "", rejectUnauthorized: true }, auth: { user: USER, pass: PASS }, logger: false,
+    } as ConstructorParameters<typeof ImapFlow>[0]);
+    c.on("error", () => {});
+    await c.connect();
+    clients.push(c);
+    expect(c.secureConnection).toBe(true);
+  }
+});

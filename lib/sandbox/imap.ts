@@ -19,6 +19,9 @@ export interface SandboxImapOptions {
   idle?: boolean;
   /** print the IMAP conversation (passwords included — sandbox only) */
   debug?: boolean;
+  /** PEM key and certificate — for TLS tests: implicit TLS on the port (as on 993), or with
+   *  `starttls: true` a plain port that offers STARTTLS */
+  tls?: { key: string | Buffer; cert: string | Buffer; starttls?: boolean };
 }
 
 export interface SandboxMessage {
@@ -62,12 +65,14 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
 
   const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE"];
   if (options.idle !== false) plugins.push("IDLE", idleDoneFix);
+  if (options.tls?.starttls) plugins.push("STARTTLS");
   const server = hoodiecrow({
     // hoodiecrow stores message sources as "binary" (latin1) strings
     storage: { INBOX: { uidvalidity: uidValidity, messages: [] }, "": { separator: "/", folders: {} } },
     users,
     plugins,
     debug: options.debug === true,
+    ...(options.tls ? { secureConnection: !options.tls.starttls, credentials: { key: options.tls.key, cert: options.tls.cert } } : {}),
   });
 
   // FETCH BODY[] / BODY.PEEK[] (the whole source, or a <start.length> window of it) without
