@@ -2,6 +2,7 @@
 // configuration, wires lib/ together, prints one line per request, stops cleanly on a signal.
 import { configOrExit, EXIT, fail } from "./lib/cli";
 import { Outbox } from "./lib/outbox";
+import { exposureWarning, readinessLine } from "./lib/server-banner";
 import type { Reply } from "./lib/protocol";
 import { RateLimiter } from "./lib/rate-limit";
 import { makeRedactor } from "./lib/redact";
@@ -117,21 +118,9 @@ try {
   fail(`server: cannot listen on ${config.serverHost}:${config.serverPort}: ${why} — change SERVER_HOST/SERVER_PORT or stop the other program`, EXIT.USAGE);
 }
 
-const security = config.smtp.security === "tls" || (config.smtp.security === "auto" && config.smtp.port === 465)
-  ? "implicit TLS"
-  : config.smtp.security === "starttls" ? "STARTTLS required" : "STARTTLS when offered";
-const limits = `${config.rateLimitPerMinute ? `${config.rateLimitPerMinute} tickets/min per client` : "no per-client limit"}, ${config.recipientLimitPerHour ? `${config.recipientLimitPerHour} tickets/h per recipient` : "no per-recipient limit"}`;
-console.log(
-  `Mailer server listening on ${config.serverHost}:${tcp.port} (SMTP ${config.smtp.host}:${config.smtp.port} ${security}, pool ${config.smtpPoolSize}; ` +
-    `admin ${config.adminEmail}; state ${config.stateDir}; ${limits})`,
-);
-if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.serverHost)) {
-  console.error(
-    `WARNING: listening on ${config.serverHost}, not only on this machine: anyone who can reach it can make the server send mail. ` +
-      `Limits in force: RATE_LIMIT_PER_MINUTE=${config.rateLimitPerMinute} per client address, RECIPIENT_LIMIT_PER_HOUR=${config.recipientLimitPerHour} per recipient, ` +
-      `MAX_CONNECTIONS=${config.maxConnections}, MAX_REQUEST_BYTES=${config.maxRequestBytes} (0 = off for the rate limits).`,
-  );
-}
+console.log(readinessLine(config, tcp.port));
+const warning = exposureWarning(config);
+if (warning) console.error(warning);
 for (const dead of outbox.deadLetters) {
   console.error(`WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`);
 }

@@ -47,6 +47,8 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const state = { authFailures: 0 };
   const options: SMTPServerOptions = {
     logger: false,
+    // close() waits for connected clients (e.g. a pooled connection) at most this long.
+    closeTimeout: 200,
     // Without TLS material, STARTTLS is switched off completely (smtp-server would otherwise
     // still accept it, with a built-in certificate that has expired).
     disabledCommands: [...(opts.auth ? [] : ["AUTH"]), ...(opts.tls ? [] : ["STARTTLS"])],
