@@ -1,4 +1,5 @@
-// `bun run bench [--quick] [--only server,capacity,collector,client,e2e] [--out FILE]`
+// `bun run bench [--quick] [--only server,capacity,collector,client,e2e] [--out FILE] [--dovecot]`
+// (--dovecot: include the Dovecot collector runs in quick mode too; the full run always tries them)
 // Measures Mailer against the fastest thing that could do the same work on this machine, in
 // the same run, and writes BENCHMARKS.md (figures, machine, method). See bench/report.ts for
 // the layout and the method text; each measured party runs in a process of its own (proc.ts).
@@ -20,7 +21,7 @@ for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) fail(`--
 
 const P = QUICK
   ? { serverTickets: 1000, warmup: 100, serverReps: 1, levels: [50, 200], light: 5, lightTickets: 300, idleConnections: 10_000, probes: 20,
-      collectorSizes: [1000], collectorReps: 1, clientRuns: 5, e2eSamples: 3, dovecot: false }
+      collectorSizes: [1000], collectorReps: 1, clientRuns: 5, e2eSamples: 3, dovecot: argv.includes("--dovecot") }
   : { serverTickets: 10_000, warmup: 200, serverReps: 3, levels: [50, 200], light: 5, lightTickets: 2000, idleConnections: 10_000, probes: 50,
       collectorSizes: [1000, 10_000], collectorReps: 3, clientRuns: 20, e2eSamples: 10, dovecot: true };
 
@@ -372,6 +373,7 @@ async function dovecotRuns(sizes: CollectorSize[]): Promise<string> {
     return "measured against a private stack started by `scripts/mailstack.sh start` on free ports (messages appended with imapflow APPEND).";
   } finally {
     Bun.spawnSync(["bash", script, "stop", dir], { env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
