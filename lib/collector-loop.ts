@@ -71,6 +71,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         }
         const result: CheckResult = await o.collector.check(mailbox);
         attempt = 0;
+        if (o.once) o.out(summary(result));
         if (o.once || result.stopped) break;
         await mailbox.waitForChange(o.periodMs, o.stop);
       } catch (err) {
@@ -125,4 +126,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done);
   });
+}
+
+export function summary(r: CheckResult): string {
+  const n = r.tickets + r.errors;
+  const plural = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
+  const skipped = r.skipped ? `; ${plural(r.skipped, "message")} already logged before, skipped` : "";
+  if (n === 0) return `Nothing new${skipped}.`;
+  return `Logged ${plural(n, "message")}: ${plural(r.tickets, "ticket")} to success_request.log, ${plural(r.errors, "other")} to error_request.log${skipped}.`;
 }

@@ -56,6 +56,7 @@ test("--once: one check, exit 0", async () => {
   const h = await harness(box, undefined, { once: true });
   expect(await h.run).toBe(0);
   expect(h.out).toContain("uid 1: ticket 10001");
+  expect(h.out.at(-1)).toBe("Logged 1 message: 1 ticket to success_request.log, 0 others to error_request.log.");
 });
 
 test("new mail wakes the loop at once (PERIOD_CHECK is 60 s); SIGTERM-style stop exits 0", async () => {
