@@ -42,7 +42,7 @@ test.skipIf(!existsSync(INDEX))("corpus: every message appended and collected yi
 
   const expected = new Map<number, { file: string; ticket?: string }>();
   for (let i = 0; i < files.length; i++) {
-    let raw = readFileSync(join(EMAILS, files[i]!));
+    let raw: Buffer = readFileSync(join(EMAILS, files[i]!));
     // every 25th message becomes a ticket (reply form on odd ones): the positive path over messy MIME
     let ticket: string | undefined;
     if (i % 25 === 0) {

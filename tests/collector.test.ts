@@ -172,7 +172,7 @@ test("kill -9 during a 1,000-message backlog, then restart: exactly 1,000 entrie
 test("SIGTERM during a backlog: the batch in hand is finished, exit 0, the rest comes next time", async () => {
   const s = await sandbox();
   const d = dirs();
-  for (let i = 0; i < 600; i++) await s.append(mail(`[Ticket #${40000 + i}] Mailer`, `n${i}`));
+  for (let i = 0; i < 2000; i++) await s.append(mail(`[Ticket #${40000 + i}] Mailer`, `n${i}`));
   const c = await startEntry("collector.ts", [], env(s.port, d), /Mailer collector watching/);
   cleanups.push(() => void c.proc.kill("SIGKILL"));
   await until(() => allEntries(d).length > 0, 30_000, "progress");
@@ -182,7 +182,7 @@ test("SIGTERM during a backlog: the batch in hand is finished, exit 0, the rest 
   expect(rest.code).toBe(0);
   const all = allEntries(d);
   console.log(`SIGTERM: ${atStop} entries at the stop, ${all.length} after the next run`);
-  expect(all.map((e) => e.uid)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+  expect(all.map((e) => e.uid)).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
 }, 90_000);
 
 test("wrong password: exit 2 with a clear message, no retry loop", async () => {
