@@ -4,6 +4,7 @@ import net from "node:net";
 import { usesImplicitTls, type Config } from "../config";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
+import { nextUidValidity } from "./uidvalidity";
 
 export interface SandboxLog {
   /** mail for someone other than the admin, one line */
@@ -101,7 +102,13 @@ export function probePort(host: string, port: number): Promise<string | null> {
 export async function startSandbox(config: Config, log: SandboxLog): Promise<Sandbox> {
   let imap: SandboxImap;
   try {
-    imap = await startSandboxImap({ host: config.imap.host, port: config.imap.port, users: { [config.emailLogin]: config.emailPassword }, idle: true });
+    imap = await startSandboxImap({
+      host: config.imap.host,
+      port: config.imap.port,
+      users: { [config.emailLogin]: config.emailPassword },
+      uidValidity: nextUidValidity(),
+      idle: true,
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
