@@ -246,6 +246,8 @@ export class Collector {
   }
 
   private toEntry(meta: MessageMeta, outcome: ParseOutcome): Classified {
+    // not this message's fault: stop instead of logging every message as unparsable
+    if (!outcome.ok && outcome.unavailable) throw new LocalStateError(outcome.reason);
     const now = this.o.now?.() ?? new Date();
     return outcome.ok ? classify(outcome.mail, meta, now) : unparsedEntry(meta, outcome.reason, "", now);
   }

@@ -5,7 +5,11 @@
 // timeouts come back as outcomes, never as exceptions: each becomes one error entry.
 import type { MailText } from "./mail-text";
 
-export type ParseOutcome = { ok: true; mail: MailText } | { ok: false; reason: string };
+export type ParseOutcome = { ok: true; mail: MailText } | { ok: false; reason: string; unavailable?: true };
+
+/** The worker itself cannot run (not a problem of any one message): the collector must stop
+ *  rather than log every message as unparsable. */
+export class ParserUnavailableError extends Error {}
 
 /** Time allowed for one message: generous, growing with size (a 30 MB message gets 70 s). */
 export function parseDeadlineMs(size: number, baseMs = 10_000): number {
@@ -29,8 +33,10 @@ export class ParsePool {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private nextId = 1;
   private closed = false;
+  private workerReady = false;
+  private unavailable: Error | null = null;
 
-  constructor(private readonly options: { deadlineMs?: (size: number) => number } = {}) {}
+  constructor(private readonly options: { deadlineMs?: (size: number) => number; workerUrl?: string } = {}) {}
 
   /** Parses a whole message already in memory. */
   parse(source: Buffer): Promise<ParseOutcome> {
@@ -92,6 +98,7 @@ export class ParsePool {
 
   private enqueue(job: Job): void {
     if (this.closed) return job.resolve({ ok: false, reason: "collector stopping" });
+    if (this.unavailable) return job.resolve({ ok: false, reason: this.unavailable.message, unavailable: true });
     this.queue.push(job);
     this.pump();
   }
@@ -99,8 +106,14 @@ export class ParsePool {
   private pump(): void {
     if (this.current || this.queue.length === 0) return;
     const job = this.queue.shift()!;
+    let worker: Worker;
+    try {
+      worker = this.ensureWorker();
+    } catch {
+      for (const j of [job, ...this.queue.splice(0)]) j.resolve({ ok: false, reason: this.unavailable!.message, unavailable: true });
+      return;
+    }
     this.current = job;
-    const worker = this.ensureWorker();
     const deadline = (this.options.deadlineMs ?? parseDeadlineMs)(job.size);
     this.timer = setTimeout(() => {
       // the worker may be stuck in a loop: only terminating it gets the thread back
@@ -122,9 +135,17 @@ export class ParsePool {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url).href);
-    worker.onmessage = (event: MessageEvent<{ id: number; ack?: true; ok?: boolean; mail?: MailText; error?: string }>) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(this.options.workerUrl ?? new URL("./parse-worker.ts", import.meta.url).href);
+    } catch (err) {
+      this.unavailable = new ParserUnavailableError(`the mail parser (worker thread) cannot start: ${(err as Error).message}`);
+      throw this.unavailable;
+    }
+    this.workerReady = false;
+    worker.onmessage = (event: MessageEvent<{ id: number; ready?: true; ack?: true; ok?: boolean; mail?: MailText; error?: string }>) => {
       const msg = event.data;
+      if (msg.ready) return void (this.workerReady = true);
       const job = this.current;
       if (!job || job.id !== msg.id) return;
       if (msg.ack) return job.onAck?.();
@@ -133,6 +154,13 @@ export class ParsePool {
     worker.onerror = (event) => {
       this.worker?.terminate();
       this.worker = null;
+      if (!this.workerReady) {
+        // failed while loading: every message would fail the same way
+        this.unavailable = new ParserUnavailableError(`the mail parser (worker thread) cannot start: ${event.message}`);
+        for (const job of this.queue.splice(0)) job.resolve({ ok: false, reason: this.unavailable.message, unavailable: true });
+        if (this.current) this.finish(this.current, { ok: false, reason: this.unavailable.message, unavailable: true });
+        return;
+      }
       if (this.current) this.finish(this.current, { ok: false, reason: `the parser crashed: ${event.message}` });
     };
     // a worker must not keep the process alive on its own

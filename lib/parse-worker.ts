@@ -67,3 +67,6 @@ self.onmessage = (event: MessageEvent<Inbound>) => {
       break;
   }
 };
+
+// loaded (with mailparser): the pool tells a worker that cannot start from one that failed on a message
+self.postMessage({ ready: true });

@@ -267,3 +267,22 @@ test("messages expunged between listing and fetching are simply not there (no en
   expect(c.all().map((e) => e.uid)).toEqual([2]);
   expect(readCheckpoint(c.stateDir)?.pending).toEqual([]);
 });
+
+test("a parser that cannot start stops the check (LocalStateError) and logs nothing, instead of filling the error log", async () => {
+  const { ParsePool: Pool } = await import("../lib/parse-pool");
+  const { LocalStateError } = await import("../lib/collector-core");
+  const box = new MemoryMailbox(500);
+  box.add(msg("a"));
+  const t = tempDir("mailer-core-");
+  cleanups.push(t.cleanup);
+  const log = new CollectorLog(join(t.path, "logs"));
+  await log.load();
+  // the worker script cannot be loaded: what a broken install looks like
+  const pool = new Pool({ workerUrl: new URL("./no-such-parse-worker.ts", import.meta.url).href });
+  cleanups.push(() => (pool.close(), log.close()));
+  const collector = new Collector({ account: ACCOUNT, mailboxName: "INBOX", stateDir: join(t.path, "state"), log, pool, out: () => {} });
+  const err = await collector.check(box).then(() => null, (e) => e);
+  expect(err).toBeInstanceOf(LocalStateError);
+  expect(err.message).toMatch(/cannot start/);
+  expect(existsSync(join(t.path, "logs", ERROR_LOG)) ? readFileSync(join(t.path, "logs", ERROR_LOG), "utf8") : "").toBe("");
+});
