@@ -19,6 +19,7 @@ export interface LogEntry {
   text: string;
   textTruncated?: true;
   from: string | null;
+  replyTo?: string;
   subject: string | null;
   messageId: string | null;
   uid: number;
@@ -39,6 +40,7 @@ export function classify(mail: MailText, meta: MessageMeta, now: Date = new Date
     text: mail.text,
     ...(mail.textTruncated ? { textTruncated: true as const } : {}),
     from: mail.from,
+    ...(mail.replyTo && mail.replyTo !== mail.from ? { replyTo: mail.replyTo } : {}),
     subject: mail.subject,
     messageId: mail.messageId,
     uid: meta.uid,

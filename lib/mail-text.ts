@@ -18,6 +18,8 @@ export interface AttachmentInfo {
 export interface MailText {
   subject: string | null;
   from: string | null;
+  /** Reply-To, when the message has one (the server's admin copy points it at the user) */
+  replyTo: string | null;
   messageId: string | null;
   text: string;
   textTruncated: boolean;
@@ -109,6 +111,7 @@ export function parseMail(input: Input): Promise<MailText> {
       resolve({
         subject: headerString(h.get("subject")),
         from: fromOf(h.get("from") as AddressObject | undefined),
+        replyTo: fromOf(h.get("reply-to") as AddressObject | undefined),
         messageId: headerString(h.get("message-id")),
         text: body,
         textTruncated,
@@ -141,7 +144,7 @@ function headerString(value: unknown): string | null {
   return trimmed === "" ? null : trimmed;
 }
 
-/** The sender's address when there is one ("ivan@example.com"), else the header as text. */
+/** The address when there is exactly one ("ivan@example.com"), else the header as text. */
 function fromOf(from: AddressObject | undefined): string | null {
   if (!from) return null;
   const addresses = (from.value ?? []).map((a) => a.address).filter((a): a is string => !!a);

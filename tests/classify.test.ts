@@ -5,7 +5,7 @@ import { parseMail } from "../lib/mail-text";
 
 const meta: MessageMeta = { uid: 7, uidValidity: 99, sha256: "ab".repeat(32), size: 123 };
 const mail = (subject: string | null, extra: Partial<MailText> = {}): MailText => ({
-  subject, from: "ivan@example.com", messageId: "<m@x>", text: "Hello", textTruncated: false, attachments: [], warnings: [], ...extra,
+  subject, from: "ivan@example.com", replyTo: null, messageId: "<m@x>", text: "Hello", textTruncated: false, attachments: [], warnings: [], ...extra,
 });
 const now = new Date("2026-01-02T03:04:05.000Z");
 
@@ -67,4 +67,11 @@ test("unparsed messages become one error entry with the reason", () => {
     log: "error",
     entry: { time: "2026-01-02T03:04:05.000Z", text: "", from: null, subject: null, messageId: null, uid: 7, uidValidity: 99, sha256: "ab".repeat(32), size: 123, reason: "parsing took longer than 10 s and was stopped" },
   });
+});
+
+test("Reply-To is kept when it differs from From (the server's admin copy: From admin, Reply-To the user)", async () => {
+  const parsed = await parseMail(Buffer.from("From: admin@mailer.test\r\nReply-To: Ivan <ivan@example.com>\r\nSubject: [Ticket #10001] Mailer\r\n\r\nhi\r\n"));
+  expect(classify(parsed, meta, now).entry).toMatchObject({ from: "admin@mailer.test", replyTo: "ivan@example.com" });
+  const same = await parseMail(Buffer.from("From: ivan@example.com\r\nReply-To: ivan@example.com\r\nSubject: x\r\n\r\nhi\r\n"));
+  expect(classify(same, meta, now).entry.replyTo).toBeUndefined();
 });
