@@ -35,7 +35,7 @@ async function stopAll(): Promise<void> {
   await stack?.stop();
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     if (interrupted) return;
     interrupted = true;

@@ -25,7 +25,7 @@ async function shutdown(code: number, why: string): Promise<never> {
   print("[dev] stopped");
   process.exit(code);
 }
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     if (!stopping) void shutdown(EXIT.OK, signal === "SIGINT" ? "Ctrl-C" : signal);
   });

@@ -22,7 +22,10 @@ export class Child {
   private pumps: Promise<void>;
 
   constructor(readonly name: string, cmd: string[], private opts: ChildOptions) {
-    this.proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    // A process group of its own: Ctrl-C in the terminal reaches only us, and we stop each child
+    // with exactly one SIGTERM. (Sharing the group, a child would get the terminal's SIGINT and
+    // then our SIGTERM — a "second signal" that makes the collector and server quit at once.)
+    this.proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
     this.pumps = Promise.all([this.pump(this.proc.stdout), this.pump(this.proc.stderr)]).then(() => {});
     this.exited = this.proc.exited;
     live.add(this);

@@ -91,12 +91,7 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
     await stop();
     throw new StackError((err as Error).message, children);
   }
-  // Ctrl-C reaches the children too (same process group); one may exit before this process's
-  // own SIGINT handler runs. The short wait lets the handler mark the stop as intended.
-  const firstExit = Promise.race(children.map((c) => c.exited.then(() => c))).then(async (c) => {
-    await Bun.sleep(250);
-    return c;
-  });
+  const firstExit = Promise.race(children.map((c) => c.exited.then(() => c)));
   return { config, sandbox, server, collector, children, firstExit, stop };
 }
 
