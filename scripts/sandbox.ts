@@ -25,5 +25,4 @@ async function stop(signal: string) {
   say(`stopped (${signal})`);
   process.exit(EXIT.OK);
 }
-process.on("SIGINT", () => void stop("SIGINT"));
-process.on("SIGTERM", () => void stop("SIGTERM"));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stop(signal));
