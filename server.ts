@@ -138,9 +138,16 @@ async function shutdown(signal: string): Promise<void> {
   await tcp.stop((2 * config.smtpTimeout + 5) * 1000);
   await outbox.stop();
   await sender.close();
+  try {
+    tickets.close();
+  } catch (err) {
+    logError(`could not give back the unused ticket numbers (the next start skips them): ${(err as Error).message}`);
+  }
   releaseLock();
   console.log(`${now()} stopped`);
   process.exit(EXIT.OK);
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+// The terminal it ran in was closed: stop as cleanly as on Ctrl-C.
+process.on("SIGHUP", () => void shutdown("SIGHUP"));

@@ -68,7 +68,11 @@ export class TerminalPrompter implements Prompter {
     const lines: string[] = [];
     for (;;) {
       const line = await this.next(linePrompt);
-      if (line === null) return lines.length ? lines.join("\n") : null;
+      if (line === null) {
+        // Ctrl-D leaves the cursor after the "> " prompt; the next output starts a new line.
+        if (this.input.isTTY) this.output.write("\n");
+        return lines.length ? lines.join("\n") : null;
+      }
       if (line === "") return lines.join("\n");
       lines.push(line);
     }

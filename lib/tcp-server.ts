@@ -265,7 +265,9 @@ export class TcpServer {
     const conn = socket.data;
     if (conn.closed || conn.endedAt || !conn.closing || conn.inFlight > 0 || conn.out.length > 0) return;
     conn.endedAt = Date.now();
-    socket.end();
+    // shutdown(): FIN only. end() closes the descriptor, and closing with unread input makes
+    // the kernel send a reset, which can destroy the reply before the client reads it.
+    socket.shutdown();
   }
 
   private onClose(socket: Sock): void {

@@ -85,6 +85,17 @@ export class TicketAllocator {
     }
     return String(this.next++);
   }
+
+  /**
+   * On a clean stop, gives back the unused rest of the block, so that a normal restart
+   * continues without a gap (only a crash leaves one).
+   */
+  close(): void {
+    if (this.reservedUpTo >= this.next) {
+      writeFileDurably(this.dir, STATE_FILE, JSON.stringify({ reservedUpTo: this.next - 1 }) + "\n");
+      this.reservedUpTo = this.next - 1;
+    }
+  }
 }
 
 export interface LockInfo {

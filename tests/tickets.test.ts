@@ -44,6 +44,18 @@ test("a restart never repeats a number; the unused rest of a block becomes a gap
   expect(JSON.parse(readFileSync(join(d, "tickets.json"), "utf8"))).toEqual({ reservedUpTo: 10300 });
 });
 
+test("a clean close gives back the rest of the block: the next start has no gap", () => {
+  const d = dir();
+  const a = new TicketAllocator(d, 100);
+  a.issue();
+  a.issue();
+  a.close();
+  expect(new TicketAllocator(d, 100).issue()).toBe("10003");
+  const fresh = new TicketAllocator(dir(), 100);
+  fresh.close(); // nothing issued: nothing written, nothing lost
+  expect(fresh.issue()).toBe("10001");
+});
+
 test("after kill -9 in the middle of issuing, the next process issues only higher numbers", async () => {
   const d = dir();
   const script = `import { TicketAllocator } from ${JSON.stringify(join(REPO, "lib/tickets.ts"))};

@@ -30,8 +30,8 @@ export interface SinkOptions {
   auth?: { user: string; pass: string };
   /** TLS: key + cert; implicit = secure port, else STARTTLS offered */
   tls?: { key: string; cert: string; implicit?: boolean };
-  /** delay before answering each DATA, ms */
-  delayMs?: number;
+  /** delay before answering each DATA, ms (a number, or per first recipient) */
+  delayMs?: number | ((recipient: string) => number);
 }
 
 export interface SmtpSink {
@@ -89,7 +89,8 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
           });
           cb(null);
         };
-        if (opts.delayMs) setTimeout(record, opts.delayMs);
+        const delay = typeof opts.delayMs === "function" ? opts.delayMs(session.envelope.rcptTo[0]?.address ?? "") : opts.delayMs;
+        if (delay) setTimeout(record, delay);
         else record();
       });
     },
