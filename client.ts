@@ -3,7 +3,6 @@
 import { configOrExit, EXIT, fail } from "./lib/cli";
 import { CLIENT_USAGE, parseClientArgs, runInteractive, runOnce, splitPipedInput, type Out } from "./lib/client-cli";
 import { requestTicket } from "./lib/client-connection";
-import { TerminalPrompter } from "./lib/prompt";
 
 const parsed = parseClientArgs(Bun.argv.slice(2));
 if (!parsed.ok) fail(`client: ${parsed.error}\n\n${CLIENT_USAGE}`, EXIT.USAGE);
@@ -27,6 +26,8 @@ if (args.email !== undefined && args.message !== undefined) {
   const { email, message } = splitPipedInput(await Bun.stdin.text());
   code = await runOnce(email, message, config.maxMessageChars, send, out);
 } else {
+  // Loaded only here: one-shot runs do not pay for node:readline.
+  const { TerminalPrompter } = await import("./lib/prompt");
   const prompter = new TerminalPrompter();
   console.log(`Mailer — send a message to the support team (server ${host}:${port}). Ctrl-C quits.`);
   code = await runInteractive(prompter, config.maxMessageChars, send, out);
