@@ -277,6 +277,11 @@ function checkLocal(t: string, local: string): string | null {
       return `email address ${show(t)}: ${before} contains "${ch}", which is not allowed there — use only letters, digits, dots and ${ATEXT_SPECIALS}`;
     }
   }
+  // All atext, but an RFC 2047 encoded word: mail parsers (mailparser among them) decode it in
+  // To/Reply-To, so "=?utf-8?q?x=0D=0ABcc=3A_…?=" would turn into a line break and a header there.
+  if (/=\?[^?\s]+\?[bq]\?[^?\s]*\?=/i.test(local)) {
+    return `email address ${show(t)}: ${before} looks like an encoded word (=?charset?q?…?=), which mail programs would decode — enter the plain address`;
+  }
   if (local.startsWith(".")) return `email address ${show(t)}: ${before} starts with a dot — remove the leading dot`;
   if (local.endsWith(".")) return `email address ${show(t)}: ${before} ends with a dot — remove the dot before the @`;
   if (local.includes("..")) return `email address ${show(t)}: ${before} has two dots in a row — use a single dot`;
