@@ -63,7 +63,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
   for (const [login, password] of Object.entries(options.users)) users[login] = { password };
   if (Object.keys(users).length === 0) throw new Error("startSandboxImap: give at least one user");
 
-  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE"];
+  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE", loginQuotingFix];
   if (options.idle !== false) plugins.push("IDLE", idleDoneFix);
   if (options.tls?.starttls) plugins.push("STARTTLS");
   const server = hoodiecrow({
@@ -164,5 +164,21 @@ function idleDoneFix(server: any): void {
         connection.directNotifications = false;
       };
     }
+  });
+}
+
+/** hoodiecrow's parser mangles escapes in quoted strings ("a\"b" arrives as a\b), so a
+ *  password with " or \ never matched. Re-read LOGIN's two quoted arguments from the raw line. */
+function loginQuotingFix(server: any): void {
+  const login = server.getCommandHandler("LOGIN"); // loaded lazily by hoodiecrow
+  const arg = String.raw`"((?:[^"\\]|\\.)*)"`;
+  const line = new RegExp(String.raw`^\S+\s+LOGIN\s+${arg}\s+${arg}\s*$`, "i");
+  server.setCommandHandler("LOGIN", (connection: any, parsed: any, data: unknown, callback: () => void) => {
+    const m = typeof data === "string" ? line.exec(data) : null;
+    if (m && parsed.attributes?.length === 2) {
+      parsed.attributes[0].value = m[1]!.replace(/\\(.)/g, "$1");
+      parsed.attributes[1].value = m[2]!.replace(/\\(.)/g, "$1");
+    }
+    login(connection, parsed, data, callback);
   });
 }
