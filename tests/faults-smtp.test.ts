@@ -21,7 +21,9 @@ async function sink(port = 0): Promise<FaultSink> {
   return s;
 }
 
-const reply = (o: TicketOutcome) => (o.kind === "reply" ? o.reply : { status: "UNREACHABLE", code: "UNREACHABLE", error: o.reason });
+/** The reply as a flat record (an OK reply has no error text; "unreachable" has no reply). */
+const reply = (o: TicketOutcome): { status: string; code?: string; error?: string } =>
+  o.kind === "reply" ? o.reply : { status: "UNREACHABLE", code: "UNREACHABLE", error: o.reason };
 const ticket = (o: TicketOutcome) => (o.kind === "reply" && o.reply.status === "OK" ? o.reply.ticket : `not OK: ${JSON.stringify(o)}`);
 
 /** Admin copies received per ticket number. */
