@@ -114,6 +114,14 @@ export class ParsePool {
       return;
     }
     this.current = job;
+    this.arm(job);
+    job.start(worker);
+  }
+
+  /** (Re)starts the job's deadline. A streamed job re-arms it whenever the parser takes a
+   *  chunk: a slow download is not a stuck parser; a parser that stops taking chunks is. */
+  private arm(job: Job): void {
+    if (this.timer) clearTimeout(this.timer);
     const deadline = (this.options.deadlineMs ?? parseDeadlineMs)(job.size);
     this.timer = setTimeout(() => {
       // the worker may be stuck in a loop: only terminating it gets the thread back
@@ -121,7 +129,6 @@ export class ParsePool {
       this.worker = null;
       this.finish(job, { ok: false, reason: `parsing took longer than ${deadline >= 1000 ? `${Math.round(deadline / 1000)} s` : `${deadline} ms`} and was stopped` });
     }, deadline);
-    job.start(worker);
   }
 
   private finish(job: Job, outcome: ParseOutcome): void {
@@ -148,7 +155,10 @@ export class ParsePool {
       if (msg.ready) return void (this.workerReady = true);
       const job = this.current;
       if (!job || job.id !== msg.id) return;
-      if (msg.ack) return job.onAck?.();
+      if (msg.ack) {
+        this.arm(job);
+        return job.onAck?.();
+      }
       this.finish(job, msg.ok ? { ok: true, mail: msg.mail! } : { ok: false, reason: `the message could not be parsed: ${msg.error}` });
     };
     worker.onerror = (event) => {
