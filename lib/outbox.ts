@@ -5,8 +5,10 @@
 // is compacted on start-up (and when it has grown and nothing is pending) by writing only the
 // live entries to a temporary file, fsync, rename.
 //
-// Every copy is written here (fsync'd) BEFORE it is first sent, so a crash at any moment
-// leaves it queued; a "sent" record ends it. Delivery is exactly once while the process
+// Every copy is written here (fsync'd) BEFORE the person's own mail is sent, "held" until that
+// send succeeds (then released for delivery) or fails (then cancelled). So a crash at any
+// moment leaves it queued: after a restart a held copy is delivered, because the person's mail
+// may have been accepted just before the crash. A "sent" record ends it. Delivery is exactly once while the process
 // lives (one attempt in flight per entry, never two); only a crash between the SMTP server's
 // "250" and the "sent" record can send it again — with the same Message-ID and Date, so the
 // duplicate is recognisable.
@@ -26,12 +28,15 @@ export interface OutboxEntry {
   lastError?: string;
   /** set when the SMTP server refused the copy permanently: kept, never retried */
   dead?: { at: string; reason: string };
+  /** waiting for the person's mail to be accepted; only ever true inside the process that queued it */
+  held?: boolean;
 }
 
 type JournalRecord =
   | { op: "queued"; id: string; ticket: string; mail: OutgoingMail; at: string; attempts?: number; lastError?: string }
   | { op: "failed"; id: string; at: string; reason: string }
   | { op: "sent"; id: string; at: string; response?: string }
+  | { op: "cancelled"; id: string; at: string }
   | { op: "dead"; id: string; at: string; reason: string };
 
 export type DeliveryOutcome = "sent" | "queued" | "dead";
@@ -65,9 +70,9 @@ export class Outbox {
     this.fd = openSync(this.path, "a", 0o640);
   }
 
-  /** Copies waiting for a retry (not dead). */
+  /** Copies waiting for a retry (not dead, not held). */
   get pending(): OutboxEntry[] {
-    return [...this.entries.values()].filter((e) => !e.dead);
+    return [...this.entries.values()].filter((e) => !e.dead && !e.held);
   }
 
   get deadLetters(): OutboxEntry[] {
@@ -111,6 +116,7 @@ export class Outbox {
         break;
       }
       case "sent":
+      case "cancelled":
         this.entries.delete(rec.id);
         break;
       case "dead": {
@@ -141,14 +147,31 @@ export class Outbox {
     this.apply(rec);
   }
 
-  /** Queues a copy durably (fsync'd before returning); returns its id. Throws on a disk error. */
-  enqueue(ticket: string, mail: OutgoingMail): string {
+  /**
+   * Queues a copy durably (fsync'd before returning); returns its id. Throws on a disk error.
+   * A `held` copy is not delivered by this process until `release` (see the top of the file).
+   */
+  enqueue(ticket: string, mail: OutgoingMail, opts: { held?: boolean } = {}): string {
     const at = this.now().toISOString();
     const id = `${ticket}-${process.pid.toString(36)}${(++this.seq).toString(36)}`;
     // Message-ID and Date fixed now, so every attempt sends the same message.
     const fixed: OutgoingMail = { ...mail, messageId: mail.messageId ?? `<ticket-${ticket}.${id}@mailer>`, date: mail.date ?? at };
     this.append({ op: "queued", id, ticket, mail: fixed, at }, true);
+    if (opts.held) this.entries.get(id)!.held = true;
     return id;
+  }
+
+  /** The person's mail was accepted: the held copy may now be delivered. */
+  release(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.held = false;
+  }
+
+  /** The person's mail was refused: the held copy must never go out. */
+  cancel(id: string): void {
+    // Not fsync'd: should the OS itself crash first, the copy is delivered after the restart,
+    // which tells the admin of a request that failed — never loses one that succeeded.
+    this.append({ op: "cancelled", id, at: this.now().toISOString() }, false);
   }
 
   /** Attempts one entry now (or joins the attempt already in flight). */
@@ -158,6 +181,7 @@ export class Outbox {
     const entry = this.entries.get(id);
     if (!entry) return Promise.resolve("sent");
     if (entry.dead) return Promise.resolve("dead");
+    if (entry.held) return Promise.resolve("queued");
     const attempt = this.attempt(entry).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, attempt);
     return attempt;

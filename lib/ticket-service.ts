@@ -1,7 +1,7 @@
 // One request, from a parsed line to a reply: validate → rate limits → ticket number → the
 // user's message → the admin's copy. Transport-agnostic: the TCP server feeds it lines, tests
 // feed it directly, and the mail goes through the MailSender interface.
-import type { Outbox, DeliveryOutcome } from "./outbox";
+import type { DeliveryOutcome, Outbox } from "./outbox";
 import { errorReply, parseRequest, type Reply } from "./protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
@@ -80,27 +80,37 @@ export class TicketService {
     const ticket = this.d.issueTicket();
     const subject = formatSubject(ticket);
     const text = message.value;
-    const userMail = { from: this.d.adminEmail, to: email.value.asciiAddress, subject, text };
-    const sent = await this.d.sender.send(userMail);
+    const adminCopy = { from: this.d.adminEmail, to: this.d.adminEmail, replyTo: email.value.asciiAddress, subject, text };
+    // The admin's copy is queued durably, held, BEFORE the person's mail goes out: a crash after
+    // the SMTP server accepted the person's mail can then never lose the admin's copy.
+    let id: string;
+    try {
+      id = this.d.outbox.enqueue(ticket, adminCopy, { held: true });
+    } catch (err) {
+      this.d.logError(`outbox: cannot queue the admin copy of ticket ${ticket}: ${(err as Error).message} — refusing the request, nothing was sent`);
+      return {
+        reply: errorReply("INTERNAL", "the server cannot write its outbox (a disk problem on the server), so nothing was sent — try again later; the administrator has been told"),
+      };
+    }
+    const sent = await this.d.sender.send({ from: this.d.adminEmail, to: email.value.asciiAddress, subject, text });
     if (!sent.ok) {
       // The admin gets nothing: no ticket exists for the person.
+      this.cancelQuietly(id, ticket);
       return {
         reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.reason}`, sent.kind === "recipient" ? { field: "email" } : {}),
       };
     }
-
-    let admin: DeliveryOutcome;
-    let id: string;
-    try {
-      id = this.d.outbox.enqueue(ticket, { from: this.d.adminEmail, to: this.d.adminEmail, replyTo: email.value.asciiAddress, subject, text });
-    } catch (err) {
-      // The person's mail is out: their ticket stands. Without a durable queue, try once directly.
-      this.d.logError(`outbox: cannot queue the admin copy of ticket ${ticket}: ${(err as Error).message} — sending it without a durable queue`);
-      const direct = await this.d.sender.send({ from: this.d.adminEmail, to: this.d.adminEmail, replyTo: email.value.asciiAddress, subject, text });
-      if (!direct.ok) this.d.logError(`LOST: the admin copy of ticket ${ticket} could not be queued nor sent: ${direct.reason}`);
-      return { reply: { status: "OK", ticket }, ticket, admin: direct.ok ? "sent" : "queued" };
-    }
-    admin = await this.d.outbox.deliver(id);
+    this.d.outbox.release(id);
+    const admin = await this.d.outbox.deliver(id);
     return { reply: { status: "OK", ticket }, ticket, admin };
+  }
+
+  private cancelQuietly(id: string, ticket: string): void {
+    try {
+      this.d.outbox.cancel(id);
+    } catch (err) {
+      // Worst case after a restart: the admin hears of a request whose mail failed.
+      this.d.logError(`outbox: cannot cancel the held admin copy of ticket ${ticket}: ${(err as Error).message}`);
+    }
   }
 }

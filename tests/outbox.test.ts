@@ -135,3 +135,30 @@ test("start() retries at once and then periodically", async () => {
   expect(box.pending).toEqual([]);
   expect(sender.sent.length).toBe(1);
 });
+
+test("a held copy waits for release; after a crash it is delivered (the person's mail may have been accepted)", async () => {
+  const sender = new FakeSender();
+  const first = setup(sender);
+  const held = first.box.enqueue("10040", mail("10040"), { held: true });
+  const cancelled = first.box.enqueue("10041", mail("10041"), { held: true });
+  expect(first.box.pending).toEqual([]);
+  expect(await first.box.deliver(held)).toBe("queued");
+  await first.box.retryAll();
+  expect(sender.attempts).toEqual([]);
+  first.box.cancel(cancelled);
+  abandon(first.box); // crash while the first is still held
+
+  const second = setup(sender, first.dir);
+  expect(second.box.pending.map((e) => e.ticket)).toEqual(["10040"]);
+  await second.box.retryAll();
+  expect(sender.sent.map((m) => m.subject)).toEqual(["[Ticket #10040] Mailer"]);
+});
+
+test("release makes a held copy deliverable at once", async () => {
+  const sender = new FakeSender();
+  const { box } = setup(sender);
+  const id = box.enqueue("10050", mail("10050"), { held: true });
+  box.release(id);
+  expect(await box.deliver(id)).toBe("sent");
+  expect(sender.sent.length).toBe(1);
+});

@@ -1,4 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Outbox } from "../lib/outbox";
 import { RateLimiter } from "../lib/rate-limit";
 import { parseSubject } from "../lib/subject";
@@ -137,4 +139,60 @@ test("an exception inside becomes INTERNAL, logged, without details for the clie
   expect((out.reply as { error: string }).error).not.toContain("disk on fire");
   expect(errors.join("\n")).toContain("disk on fire");
   expect(sender.attempts).toEqual([]);
+});
+
+test("the admin copy is queued durably BEFORE the person's mail is sent: a crash after acceptance loses nothing", async () => {
+  const dir = tempDir();
+  cleanups.push(dir.cleanup);
+  let journalAtUserSend = "";
+  // The "crash": the person's mail is accepted, then the process dies before anything else runs.
+  const sender = new FakeSender((m) => {
+    if (m.to !== ADMIN) journalAtUserSend = readFileSync(join(dir.path, "outbox.jsonl"), "utf8");
+    return { ok: true, messageId: "<u>", response: "250" };
+  });
+  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: () => {} });
+  const tickets = new TicketAllocator(dir.path);
+  const service = new TicketService({
+    adminEmail: ADMIN, maxMessageChars: 100, sender, outbox, issueTicket: () => tickets.issue(),
+    perClient: new RateLimiter(0, 60_000), perRecipient: new RateLimiter(0, 3_600_000), logError: () => {},
+  });
+  await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  const queued = journalAtUserSend.trim().split("\n").map((l) => JSON.parse(l));
+  expect(queued).toMatchObject([{ op: "queued", ticket: "10001" }]);
+  expect(queued[0].mail).toMatchObject({ to: ADMIN, replyTo: "a@example.com" });
+  await outbox.stop();
+});
+
+test("a held copy is never sent by the retry timer while the person's mail is in flight, and cancelled if it fails", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sender = new FakeSender(async (m) => {
+    if (m.to !== ADMIN) {
+      await gate;
+      return refused("550 5.1.1 User unknown");
+    }
+    return { ok: true, messageId: "<a>", response: "250" };
+  });
+  const { service, outbox } = setup({ sender });
+  const pendingReply = service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
+  await Bun.sleep(5);
+  await outbox.retryAll(); // the periodic retry fires while the person's mail is in flight
+  expect(sender.sent.filter((m) => m.to === ADMIN)).toEqual([]);
+  release();
+  expect((await pendingReply).reply).toMatchObject({ code: "MAIL_FAILED" });
+  await outbox.retryAll();
+  expect(sender.attempts.filter((m) => m.to === ADMIN)).toEqual([]);
+  expect(outbox.pending).toEqual([]);
+});
+
+test("an outbox that cannot be written refuses the request with INTERNAL and sends nothing", async () => {
+  const { service, sender, outbox, errors } = setup();
+  outbox.enqueue = () => {
+    throw new Error("ENOSPC: no space left on device");
+  };
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toMatchObject({ status: "ERROR", code: "INTERNAL" });
+  expect((out.reply as { error: string }).error).toContain("cannot write its outbox");
+  expect(sender.attempts).toEqual([]);
+  expect(errors.join("\n")).toContain("ENOSPC");
 });
