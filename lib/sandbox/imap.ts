@@ -6,6 +6,7 @@
 // announced to connected clients (EXISTS), waking a client in IDLE at once.
 import hoodiecrow from "hoodiecrow-imap";
 import type { Socket } from "node:net";
+import { nextUidValidity } from "./uidvalidity";
 
 export interface SandboxImapOptions {
   host?: string;
@@ -41,13 +42,6 @@ export interface SandboxImap {
   close(): Promise<void>;
 }
 
-let lastUidValidity = 0;
-
-/** Seconds since the epoch, but never the same value twice in one process. */
-function freshUidValidity(): number {
-  lastUidValidity = Math.max(Math.floor(Date.now() / 1000), lastUidValidity + 1) % 0xffffffff || 1;
-  return lastUidValidity;
-}
 
 interface HoodieMessage {
   uid: number;
@@ -58,7 +52,7 @@ interface HoodieMessage {
 
 export async function startSandboxImap(options: SandboxImapOptions): Promise<SandboxImap> {
   const host = options.host ?? "127.0.0.1";
-  const uidValidity = options.uidValidity ?? freshUidValidity();
+  const uidValidity = options.uidValidity ?? nextUidValidity();
   const users: Record<string, { password: string }> = {};
   for (const [login, password] of Object.entries(options.users)) users[login] = { password };
   if (Object.keys(users).length === 0) throw new Error("startSandboxImap: give at least one user");

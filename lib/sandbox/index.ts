@@ -4,7 +4,6 @@ import net from "node:net";
 import { usesImplicitTls, type Config } from "../config";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
-import { nextUidValidity } from "./uidvalidity";
 
 export interface SandboxLog {
   /** mail for someone other than the admin, one line */
@@ -106,7 +105,6 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
       host: config.imap.host,
       port: config.imap.port,
       users: { [config.emailLogin]: config.emailPassword },
-      uidValidity: nextUidValidity(),
       idle: true,
     });
   } catch (err) {
