@@ -14,7 +14,7 @@ export interface SandboxImapOptions {
   port: number;
   /** login → password */
   users: Record<string, string>;
-  /** default: fresh per start (seconds since the epoch, strictly increasing within a process) */
+  /** default: fresh per start, unique across processes on this machine (./uidvalidity.ts) */
   uidValidity?: number;
   /** advertise and serve IDLE (default true) */
   idle?: boolean;
