@@ -2,7 +2,8 @@
 // and the target verdicts the report prints. The benchmarks themselves run with `bun run bench`.
 import { describe, expect, test } from "bun:test";
 import { encodeCp1251, generateMessages, prng, quotedPrintable } from "../bench/messages";
-import { procMemory } from "../bench/proc";
+import { closedLoop, holdIdle, makeRequest, sendOne } from "../bench/load";
+import { BUN, benchEnv, procMemory, spawnChild } from "../bench/proc";
 import { renderReport, targets, type Results } from "../bench/report";
 import { median, percentile, ratio, summarize, verdict } from "../bench/stats";
 
@@ -154,3 +155,92 @@ test("procMemory reads this process's RSS and peak from /proc", () => {
   expect(m!.hwm).toBeGreaterThanOrEqual(m!.rss);
   expect(procMemory(2 ** 22 + 12345)).toBeNull();
 });
+
+describe("load generator (bench/load.ts) against a small NDJSON server", () => {
+  // Answers each line in order: OK with a counter, or ERROR for messages that contain "bad";
+  // one byte at a time for the first reply of each connection (framing must not matter).
+  function ndjsonServer() {
+    let ticket = 10000;
+    let open = 0;
+    const server = Bun.listen<{ buf: string; first: boolean }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) { s.data = { buf: "", first: true }; open++; },
+        close() { open--; },
+        data(s, chunk) {
+          s.data.buf += chunk.toString();
+          let nl: number;
+          while ((nl = s.data.buf.indexOf("\n")) >= 0) {
+            const req = JSON.parse(s.data.buf.slice(0, nl));
+            s.data.buf = s.data.buf.slice(nl + 1);
+            const reply = String(req.message).includes("bad")
+              ? { status: "ERROR", code: "INVALID_MESSAGE", field: "message", error: "bad" }
+              : { status: "OK", ticket: String(++ticket) };
+            const line = JSON.stringify(reply) + "\n";
+            if (s.data.first) { s.data.first = false; for (const ch of line) s.write(ch); } else s.write(line);
+          }
+        },
+      },
+    });
+    return { port: server.port, open: () => open, stop: () => server.stop(true) };
+  }
+
+  test("closed loop: every request answered once, OK latencies recorded, errors counted by code", async () => {
+    const srv = ndjsonServer();
+    try {
+      const r = await closedLoop({ port: srv.port, connections: 4, total: 40, request: (i) => JSON.stringify({ email: "a@b.c", message: i % 10 === 0 ? "bad" : `m${i}` }) + "\n" });
+      expect(r.ok).toBe(36);
+      expect(r.errors).toEqual({ INVALID_MESSAGE: 4 });
+      expect(r.latencies.length).toBe(36);
+      expect(r.latencies.every((x) => x >= 0)).toBe(true);
+      expect(Number(r.lastTicket) - Number(r.firstTicket)).toBe(35);
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("makeRequest is a valid request line with a distinct text per ticket", () => {
+    const a = JSON.parse(makeRequest(1));
+    expect(a.email).toMatch(/^user1@bench\.example$/);
+    expect(makeRequest(1)).not.toBe(makeRequest(2));
+    expect(makeRequest(1).endsWith("\n")).toBe(true);
+  });
+
+  test("holdIdle keeps connections open until closed; sendOne times one request", async () => {
+    const srv = ndjsonServer();
+    try {
+      const holder = await holdIdle({ port: srv.port, count: 30, batch: 7 });
+      expect(holder.opened).toBe(30);
+      await Bun.sleep(50);
+      expect(srv.open()).toBe(30);
+      const one = await sendOne({ port: srv.port, line: JSON.stringify({ email: "a@b.c", message: "hi" }) + "\n" });
+      expect(one.reply.status).toBe("OK");
+      expect(one.repliedAt).toBeGreaterThanOrEqual(one.sentAt);
+      holder.close();
+      await Bun.sleep(100);
+      expect(srv.open()).toBe(0);
+      expect(holder.closed).toBe(0); // closed by us, not by the server
+    } finally {
+      srv.stop();
+    }
+  });
+});
+
+test("SMTP sink process: accepts with the configured login, counts and discards", async () => {
+  const sink = spawnChild([BUN, "bench/sink.ts"], { env: benchEnv({ SINK_LOGIN: "admin@mailer.test", SINK_PASSWORD: "pw" }) });
+  try {
+    const { port } = await sink.waitFor("ready", 10_000);
+    const nodemailer = require("nodemailer");
+    const ok = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, auth: { user: "admin@mailer.test", pass: "pw" } });
+    for (let i = 0; i < 3; i++) await ok.sendMail({ from: "admin@mailer.test", to: "x@example.com", subject: `s${i}`, text: "hello" });
+    const bad = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, auth: { user: "admin@mailer.test", pass: "wrong" } });
+    await expect(bad.sendMail({ from: "admin@mailer.test", to: "x@example.com", subject: "s", text: "x" })).rejects.toThrow();
+    await sink.stop();
+    const result = sink.messages.find((m) => "result" in m)!.result;
+    expect(result.messages).toBe(3);
+    expect(result.authFailures).toBe(1);
+  } finally {
+    await sink.stop();
+  }
+}, 20_000);
