@@ -25,7 +25,7 @@ export interface LoopOptions {
   onReady?: (info: MailboxInfo) => void;
 }
 
-export type ErrorKind = "auth" | "certificate" | "starttls" | "local" | "transient";
+export type ErrorKind = "auth" | "certificate" | "starttls" | "tlsmode" | "local" | "transient";
 
 export function errorKind(err: unknown): ErrorKind {
   const e = err as { authenticationFailed?: boolean; tlsFailed?: boolean; code?: string; message?: string } | undefined;
@@ -33,7 +33,17 @@ export function errorKind(err: unknown): ErrorKind {
   if (e?.authenticationFailed) return "auth";
   if (isCertificateError(err)) return "certificate";
   if (e?.tlsFailed || /does not support STARTTLS/i.test(e?.message ?? "")) return "starttls";
+  // implicit TLS spoken to a plain-text port: a setting to change, not an outage to wait out
+  if (/WRONG_VERSION_NUMBER|wrong version number/i.test(`${e?.code ?? ""} ${e?.message ?? ""}`)) return "tlsmode";
   return "transient";
+}
+
+/** What to check for a connection failure; a plain connection to an implicit-TLS port never gets a greeting. */
+function advice(err: unknown): string {
+  if ((err as { code?: string } | undefined)?.code === "GREETING_TIMEOUT") {
+    return "no IMAP greeting came: if IMAP_PORT is an implicit-TLS port (993, or the server's own), set IMAP_SECURE=tls; otherwise check IMAP_HOST/IMAP_PORT";
+  }
+  return "is IMAP_HOST/IMAP_PORT right and the server up?";
 }
 
 export function describeError(err: unknown): string {
@@ -91,18 +101,25 @@ export async function runLoop(o: LoopOptions): Promise<number> {
           o.err(`IMAP_SECURE=starttls, but ${server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`);
           return EXIT.USAGE;
         }
+        if (kind === "tlsmode") {
+          o.err(
+            `${server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually 143): ` +
+              `set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls.`,
+          );
+          return EXIT.USAGE;
+        }
         if (kind === "local") {
           o.err(`Stopped: ${(err as Error).message}`);
           return EXIT.REFUSED;
         }
         await drop();
         if (o.once) {
-          o.err(`Cannot check the IMAP server ${server}: ${describeError(err)} — is IMAP_HOST/IMAP_PORT right and the server up?`);
+          o.err(`Cannot check the IMAP server ${server}: ${describeError(err)} — ${advice(err)}`);
           return EXIT.UNREACHABLE;
         }
         if (outageSince === null) {
           outageSince = Date.now();
-          o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
+          o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
         }
         const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         attempt++;

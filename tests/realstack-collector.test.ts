@@ -117,4 +117,21 @@ describe.skipIf(!stack)("client → server → Postfix → Dovecot → collector
       expect(r.stdout).not.toContain("Mailer collector checking"); // it never got as far as a check
     }
   }, 40_000);
+
+  test("IMAP_SECURE=tls on the STARTTLS port: exit 2 at once (also without --once) naming IMAP_SECURE, not retried as an outage", async () => {
+    for (const args of [["--once"], []]) {
+      const r = await runEntry("collector.ts", args, collectorEnv(s, workDir(cleanups), { IMAP_PORT: String(s.imapPort), IMAP_SECURE: "tls" }), undefined, 30_000);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toContain(`${s.imapHost}:${s.imapPort} does not speak implicit TLS`);
+      expect(r.stderr).toContain("set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls");
+      expect(r.stderr).not.toContain("retrying");
+    }
+  }, 40_000);
+
+  test("IMAP_SECURE unset on the implicit-TLS port (not 993): after the greeting timeout, --once says to set IMAP_SECURE=tls (exit 3)", async () => {
+    const r = await runEntry("collector.ts", ["--once"], collectorEnv(s, workDir(cleanups), { IMAP_SECURE: "" }), undefined, 40_000);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`Cannot check the IMAP server ${s.imapHost}:${s.imapsPort}: GREETING_TIMEOUT`);
+    expect(r.stderr).toContain("if IMAP_PORT is an implicit-TLS port (993, or the server's own), set IMAP_SECURE=tls");
+  }, 45_000);
 });
