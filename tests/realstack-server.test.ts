@@ -110,6 +110,22 @@ describe.skipIf(!stack)("server + client through Postfix (STARTTLS + AUTH) with 
     expect(await srv.stop()).toBe(0);
   }, 60_000);
 
+  test("Postfix restarted between two tickets (the pooled connections went stale while idle): the next ticket goes through at once", async () => {
+    const srv = await startServer(s);
+    const mark = marker("restart");
+    try {
+      ticketOf(await runClient(srv.port, s.user, `before the restart ${mark}`));
+      mailstackCtl("stop-smtp", s);
+      mailstackCtl("start-smtp", s);
+      const ticket = ticketOf(await runClient(srv.port, s.user, `right after the restart ${mark}`));
+      expect(srv.output()).toContain(`OK ticket=${ticket} admin=sent`);
+      expect((await findMail(s, "admin", `right after the restart ${mark}`, 1)).map((m) => m.parsed.subject)).toEqual([`[Ticket #${ticket}] Mailer`]);
+    } finally {
+      mailstackCtl("start-smtp", s);
+    }
+    expect(await srv.stop()).toBe(0);
+  }, 60_000);
+
   test("outbox against the real Postfix: an admin copy queued by an earlier lifetime waits while Postfix is down, then arrives once", async () => {
     // No deterministic way makes the real Postfix accept the person's mail and then refuse the
     // admin's copy for a while (both go over the same pooled connection within milliseconds, and
