@@ -2,6 +2,7 @@
 // always on; a private CA is trusted by adding it (TLS_CA_FILE), never by turning checks off.
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import tls from "node:tls";
 
 export interface TlsOptions {
   rejectUnauthorized: true;
@@ -13,7 +14,21 @@ export interface TlsOptions {
   minVersion: "TLSv1.2";
 }
 
-/** Reads the CA file once; throws an actionable error naming the file when unreadable. */
+/** What Bun trusts when no `ca` is given (bundled roots, NODE_EXTRA_CA_CERTS); the bundled roots where that list is unavailable. */
+function defaultTrust(): string[] {
+  const get = (tls as unknown as { getCACertificates?: (kind: string) => string[] }).getCACertificates;
+  try {
+    return get?.("default") ?? [...tls.rootCertificates];
+  } catch {
+    return [...tls.rootCertificates];
+  }
+}
+
+/**
+ * Reads the CA file once; throws an actionable error naming the file when unreadable. The CA is
+ * ADDED to the default trust: a `ca` option replaces it (checked in Bun 1.4), which would make a
+ * public-CA server (Gmail on SMTP, say) fail as soon as TLS_CA_FILE is set for a company IMAP.
+ */
 export function loadCa(caFile: string | null): string[] | undefined {
   if (!caFile) return undefined;
   let pem: string;
@@ -25,7 +40,7 @@ export function loadCa(caFile: string | null): string[] | undefined {
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new Error(`TLS_CA_FILE=${caFile} holds no PEM certificate ("-----BEGIN CERTIFICATE-----") — export your CA certificate in PEM format`);
   }
-  return [pem];
+  return [pem, ...defaultTrust()];
 }
 
 export function tlsOptions(host: string, ca: string[] | undefined): TlsOptions {

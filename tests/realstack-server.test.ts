@@ -8,10 +8,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startEntry } from "./helpers/env";
+import { runEntry, startEntry } from "./helpers/env";
 import { startFaultSink } from "./helpers/fault-sink";
 import { mailstackCtl, requireMailstack, type MailstackEnv } from "./helpers/mailstack";
-import { allFileText, findMail, marker, runClient, serverEnv, ticketOf, until, workDir } from "./helpers/realstack";
+import { allFileText, collectorEnv, findMail, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "./helpers/realstack";
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];
@@ -85,6 +85,23 @@ describe.skipIf(!stack)("server + client through Postfix (STARTTLS + AUTH) with 
       expect(await srv.stop()).toBe(0);
     }
   }, 40_000);
+
+  test("TLS_CA_FILE adds a CA to the default trust, it does not replace it: a CA already trusted (here through NODE_EXTRA_CA_CERTS) still works for server and collector", async () => {
+    // Stands in for a public CA: SMTP at a provider with a public certificate while TLS_CA_FILE
+    // names a company CA for IMAP (or the other way round) must still verify.
+    const extra = { TLS_CA_FILE: join(s.otherCaDir, "ca.pem"), NODE_EXTRA_CA_CERTS: s.caFile };
+    const mark = marker("trust");
+    const srv = await startServer(s, extra);
+    const ticket = ticketOf(await runClient(srv.port, s.user, `default trust kept ${mark}`));
+    expect(srv.output()).toContain(`OK ticket=${ticket} admin=sent`);
+    expect(await srv.stop()).toBe(0);
+    expect(await findMail(s, "admin", mark, 1)).toHaveLength(1);
+    const dir = workDir(cleanups);
+    const r = await runEntry("collector.ts", ["--once", "--all"], collectorEnv(s, dir, extra), undefined, 60_000);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(logEntries(dir.logDir).filter((e) => String(e.text).includes(mark)).map((e) => e.ticket)).toEqual([ticket]);
+  }, 60_000);
 
   test("Postfix stopped while the server runs: MAIL_FAILED 'cannot connect'; started again: the next ticket goes through", async () => {
     const srv = await startServer(s);
