@@ -1,5 +1,6 @@
 // `bun run bench [--quick] [--only server,capacity,collector,client,e2e] [--out FILE] [--dovecot]`
-// (--dovecot: include the Dovecot collector runs in quick mode too; the full run always tries them)
+// (--dovecot: include the Dovecot collector runs in quick mode too; the full run always tries them;
+//  --render bench/results/full-….json: rewrite the report from a saved run, measuring nothing)
 // Measures Mailer against the fastest thing that could do the same work on this machine, in
 // the same run, and writes BENCHMARKS.md (figures, machine, method). See bench/report.ts for
 // the layout and the method text; each measured party runs in a process of its own (proc.ts).
@@ -18,6 +19,17 @@ const OUT = argv.includes("--out") ? argv[argv.indexOf("--out") + 1]! : join(REP
 const SECTIONS = ["server", "capacity", "collector", "client", "e2e"] as const;
 const only = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
 for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) fail(`--only: unknown section "${s}" — use ${SECTIONS.join(",")}`);
+
+// --render FILE.json: rewrite the report from a saved run (bench/results/) with the current
+// bench/FINDINGS.md, measuring nothing.
+if (argv.includes("--render")) {
+  const saved = JSON.parse(readFileSync(argv[argv.indexOf("--render") + 1] ?? "", "utf8")) as Results;
+  const findings = join(import.meta.dir, "FINDINGS.md");
+  saved.findings = existsSync(findings) ? readFileSync(findings, "utf8") : undefined;
+  writeFileSync(OUT, renderReport(saved));
+  console.log(`wrote ${OUT} from ${argv[argv.indexOf("--render") + 1]}`);
+  process.exit(0);
+}
 
 const P = QUICK
   ? { serverTickets: 1000, warmup: 100, serverReps: 1, levels: [50, 200], light: 5, lightTickets: 300, idleConnections: 10_000, probes: 20,
