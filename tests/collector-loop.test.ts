@@ -125,4 +125,22 @@ test("error kinds", () => {
   expect(errorKind({ code: "ERR_TLS_CERT_ALTNAME_INVALID", message: "Hostname/IP does not match certificate's altnames" })).toBe("certificate");
   expect(errorKind(Object.assign(new Error("Server does not support STARTTLS"), { tlsFailed: true }))).toBe("starttls");
   expect(errorKind({ code: "ECONNRESET" })).toBe("transient");
+  expect(errorKind({ code: "ERR_SSL_WRONG_VERSION_NUMBER", message: "wrong version number" })).toBe("tlsmode");
+});
+
+test("implicit TLS spoken to a plain/STARTTLS port: exit 2 naming IMAP_SECURE, not retried as an outage", async () => {
+  const h = await harness(new MemoryMailbox(), async () => {
+    throw Object.assign(new Error("ssl3_get_record:wrong version number"), { code: "ERR_SSL_WRONG_VERSION_NUMBER" });
+  });
+  expect(await h.run).toBe(2);
+  expect(h.connects()).toBe(1);
+  expect(h.err.join("\n")).toContain("set IMAP_SECURE=starttls");
+});
+
+test("no greeting (plain text spoken to an implicit-TLS port): the advice names IMAP_SECURE=tls", async () => {
+  const h = await harness(new MemoryMailbox(), async () => {
+    throw Object.assign(new Error("Failed to receive greeting from server in required time"), { code: "GREETING_TIMEOUT" });
+  }, { once: true });
+  expect(await h.run).toBe(3);
+  expect(h.err.join("\n")).toContain("set IMAP_SECURE=tls");
 });

@@ -66,9 +66,10 @@ describe.skipIf(!stack)("server + client through Postfix (STARTTLS + AUTH) with 
     expect(sentinelCopies.map((m) => m.parsed.subject)).toEqual([`[Ticket #${ok}] Mailer`]);
     expect(await findMail(s, "admin", refused, 1, 0)).toEqual([]);
     expect(await findMail(s, "user", refused, 1, 0)).toEqual([]);
-    // the outbox never sends it: a copy held for it (if any) is cancelled, never sent
+    // the admin copy was queued (held) before the person's mail, then cancelled, never sent
     const journal = readFileSync(join(srv.dir.stateDir, "outbox.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
     const held = journal.filter((r) => r.op === "queued" && r.mail.replyTo === `nobody@${s.domain}`).map((r) => r.id);
+    expect(held).toHaveLength(1);
     for (const id of held) expect(journal.filter((r) => r.id === id).map((r) => r.op)).toEqual(["queued", "cancelled"]);
     expect(journal.filter((r) => r.op === "sent")).toHaveLength(1); // the sentinel's
     expect(await srv.stop()).toBe(0);

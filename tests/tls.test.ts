@@ -61,4 +61,11 @@ describe("TLS options", () => {
     dir.cleanup();
     expect(loadCa(null)).toBeUndefined();
   });
+
+  test("TLS_CA_FILE adds to the default trust instead of replacing it (a public-CA server keeps working)", () => {
+    const ca = loadCa(`${FIX}/ca.pem`)!;
+    expect(ca[0]).toBe(readFileSync(`${FIX}/ca.pem`, "utf8"));
+    expect(ca.length).toBeGreaterThan(50);
+    expect(ca).toContain(tls.rootCertificates[0]!);
+  });
 });
