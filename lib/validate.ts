@@ -1,6 +1,6 @@
 // Validation of the two things a person types: their email address and their message.
 // Pure: no I/O, no DNS, no configuration reads. The rules are documented in
-// docs/validation.md (the README's "Validation" section); keep the two in step.
+// the README's "Validation" section; keep the two in step.
 //
 // Policy in one line: accept what a person would type into a form as their own mailbox
 // address (WHATWG "valid email address" plus RFC 5321 length limits and real IDNA), and

@@ -2,7 +2,7 @@
 // validator suites) through validateEmail and checks the result against Mailer's policy:
 //
 // - an address the corpus marks invalid is refused, unless it falls into one of the small
-//   ACCEPTED_DESPITE_CORPUS categories below, each tied to a named rule in docs/validation.md;
+//   ACCEPTED_DESPITE_CORPUS categories below, each tied to a named rule in the README's Validation section;
 // - an address the corpus marks valid is accepted whenever it has the ordinary form (ASCII
 //   dot-atom local part, host name with a dot, within the RFC 5321 limits); the valid ones we
 //   refuse must all be non-ordinary, and the test says why for each.
@@ -15,10 +15,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { domainToASCII, domainToUnicode } from "node:url";
 import { validateEmail } from "../lib/validate.ts";
+import { readmeSection } from "./helpers/readme";
 
 const corpusUrl = new URL("../../shared/corpora/addresses/addresses.jsonl", import.meta.url);
 const corpusPath = fileURLToPath(corpusUrl);
-const docPath = fileURLToPath(new URL("../docs/validation.md", import.meta.url));
 
 type Case = { address: string; expected: "valid" | "invalid"; source: string; note: string };
 
@@ -81,7 +81,7 @@ function nonOrdinary(raw: string): string | null {
 
 // ---------------------------------------------------------------------------------------
 // Invalid-marked addresses that Mailer accepts on purpose. Each category is a predicate and
-// names the rule of docs/validation.md that accepts it. Keep this list short.
+// names the rule of the README's Validation section that accepts it. Keep this list short.
 
 // RFC 6761 / RFC 7686 special-use top-level names (python-email-validator refuses these).
 const SPECIAL_USE_TLDS = new Set(["test", "example", "invalid", "localhost", "local", "onion", "arpa", "alt"]);
@@ -148,7 +148,7 @@ suite("address corpus", () => {
   });
 
   test("invalid-marked addresses are refused unless a documented rule accepts them", () => {
-    const doc = readFileSync(docPath, "utf8");
+    const doc = readmeSection("Validation");
     for (const cat of ACCEPTED_DESPITE_CORPUS) expect(doc).toContain(cat.rule);
 
     const perRule = new Map<string, number>();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readmeSection } from "./helpers/readme";
 import { domainToASCII } from "node:url";
 import {
   DEFAULT_MAX_MESSAGE_CHARS,
@@ -357,8 +357,8 @@ describe("validateMessage", () => {
   });
 });
 
-describe("docs/validation.md", () => {
-  const doc = readFileSync(new URL("../docs/validation.md", import.meta.url), "utf8");
+describe("the README's Validation section", () => {
+  const doc = readmeSection("Validation");
 
   test("starts with the README section heading", () => {
     expect(doc.startsWith("## Validation\n")).toBe(true);
