@@ -17,7 +17,7 @@ export interface ServerLevel {
   limitRuns: Array<{ messagesPerSec: number; messages: number }>;
 }
 
-export interface LightLoad { connections: number; tickets: number; reps: number; p50: number; p99: number; max: number; ticketsPerSec: number }
+export interface LightLoad { connections: number; tickets: number; reps: number; p50: number; p99: number; max: number; ticketsPerSec: number; runs?: ServerLevel["runs"] }
 
 export interface Capacity {
   target: number; opened: number; closedByServer: number; errors: Record<string, number>;
@@ -140,6 +140,9 @@ export function renderReport(r: Results): string {
           p(`| ${l.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | ${fmt(l.limitRuns[i]?.messagesPerSec ?? NaN, 0)} |`);
         });
       }
+      (s.light.runs ?? []).forEach((run, i) => {
+        p(`| ${s.light.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | |`);
+      });
       p();
     }
   }

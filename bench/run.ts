@@ -206,7 +206,7 @@ async function serverSection(): Promise<Results["server"]> {
   const light: LightLoad = {
     connections: P.light, tickets: P.lightTickets, reps: P.serverReps,
     p50: median(lightRuns.map((x) => x.latency.p50)), p99: median(lightRuns.map((x) => x.latency.p99)), max: Math.max(...lightRuns.map((x) => x.latency.max)),
-    ticketsPerSec: median(lightRuns.map((x) => x.ticketsPerSec)),
+    ticketsPerSec: median(lightRuns.map((x) => x.ticketsPerSec)), runs: lightRuns,
   };
   return { levels, light };
 }
