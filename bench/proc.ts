@@ -175,7 +175,12 @@ export async function runHelper(cmd: string[], opts: SpawnOptions & { timeoutMs?
   if (code !== 0 || result === undefined) {
     throw new Error(`${cmd.join(" ")} failed (exit ${code}); output:\n${tail(child.output())}`);
   }
-  return { result, wallMs, peakRss: peak, output: child.output() };
+  return { result, wallMs, peakRss: peak, cpuSec: cpuSeconds(child.proc), output: child.output() };
+}
+
+/** User + system CPU of an exited child (all its threads), seconds. */
+export function cpuSeconds(proc: Bun.Subprocess<any, any, any>): number {
+  return Number(proc.resourceUsage()?.cpuTime.total ?? 0n) / 1e6;
 }
 
 /** Spawns the bun binary that runs this script (the same Bun version for every party). */

@@ -14,7 +14,7 @@ export interface ServerLevel {
   /** medians over reps */
   ticketsPerSec: number; limitMessagesPerSec: number; ratio: number; p50: number; p99: number;
   runs: Array<{ ticketsPerSec: number; latency: LatencySummary; errors: Record<string, number>; sinkMessages: number; expectedMessages: number; serverPeakRssMB: number; serverCpuSec: number }>;
-  limitRuns: Array<{ messagesPerSec: number; messages: number }>;
+  limitRuns: Array<{ messagesPerSec: number; messages: number; cpuSec?: number }>;
 }
 
 export interface LightLoad { connections: number; tickets: number; reps: number; p50: number; p99: number; max: number; ticketsPerSec: number; runs?: ServerLevel["runs"] }
@@ -31,6 +31,8 @@ export interface CollectorSize {
   collectorPeakRssMB: number; fetchPeakRssMB: number; parsePeakRssMB: number;
   ratioFetch: number; ratioParse: number;
   logged: { success: number; error: number };
+  /** medians, process CPU (user + system, all threads) */
+  collectorCpuSec?: number; parseCpuSec?: number;
   collectorWallMs: number[]; fetchWallMs: number[]; parseWallMs: number[];
 }
 
@@ -133,15 +135,15 @@ export function renderReport(r: Results): string {
       p();
       p("Per repetition:");
       p();
-      p("| connections | rep | tickets/s | p50 | p99 | max | errors | sink got / expected | server peak RSS | server CPU | limit messages/s |");
-      p("|---|---|---|---|---|---|---|---|---|---|---|");
+      p("| connections | rep | tickets/s | p50 | p99 | max | errors | sink got / expected | server peak RSS | server CPU | limit messages/s | limit CPU |");
+      p("|---|---|---|---|---|---|---|---|---|---|---|---|");
       for (const l of s.levels) {
         l.runs.forEach((run, i) => {
-          p(`| ${l.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | ${fmt(l.limitRuns[i]?.messagesPerSec ?? NaN, 0)} |`);
+          p(`| ${l.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | ${fmt(l.limitRuns[i]?.messagesPerSec ?? NaN, 0)} | ${fmt(l.limitRuns[i]?.cpuSec ?? NaN, 1)} s |`);
         });
       }
       (s.light.runs ?? []).forEach((run, i) => {
-        p(`| ${s.light.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | |`);
+        p(`| ${s.light.connections} | ${i + 1} | ${fmt(run.ticketsPerSec, 0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${codes(run.errors)} | ${run.sinkMessages} / ${run.expectedMessages} | ${mb(run.serverPeakRssMB)} | ${fmt(run.serverCpuSec, 1)} s | | |`);
       });
       p();
     }
@@ -167,10 +169,10 @@ export function renderReport(r: Results): string {
     p();
     if (skipped(r.collector)) p(`Skipped: ${r.collector.skipped}`);
     else {
-      p("| backend | messages (size) | collector msg/s | bare fetch msg/s | naive fetch+parse msg/s | ÷ fetch | ÷ naive | collector peak RSS | fetch / naive peak RSS | logged ok / error |");
-      p("|---|---|---|---|---|---|---|---|---|---|");
+      p("| backend | messages (size) | collector msg/s | bare fetch msg/s | naive fetch+parse msg/s | ÷ fetch | ÷ naive | collector peak RSS | fetch / naive peak RSS | CPU collector / naive | logged ok / error |");
+      p("|---|---|---|---|---|---|---|---|---|---|---|");
       for (const s of r.collector.sizes) {
-        p(`| ${s.backend} | ${s.messages.toLocaleString("en-US")} (${fmt(s.bytes / 1048576, 1)} MiB) × ${s.reps} | ${fmt(s.collectorPerSec, 0)} | ${fmt(s.fetchPerSec, 0)} | ${fmt(s.parsePerSec, 0)} | ${pct(s.ratioFetch)} | **${pct(s.ratioParse)}** | **${mb(s.collectorPeakRssMB)}** | ${mb(s.fetchPeakRssMB)} / ${mb(s.parsePeakRssMB)} | ${s.logged.success} / ${s.logged.error} |`);
+        p(`| ${s.backend} | ${s.messages.toLocaleString("en-US")} (${fmt(s.bytes / 1048576, 1)} MiB) × ${s.reps} | ${fmt(s.collectorPerSec, 0)} | ${fmt(s.fetchPerSec, 0)} | ${fmt(s.parsePerSec, 0)} | ${pct(s.ratioFetch)} | **${pct(s.ratioParse)}** | **${mb(s.collectorPeakRssMB)}** | ${mb(s.fetchPeakRssMB)} / ${mb(s.parsePeakRssMB)} | ${fmt(s.collectorCpuSec ?? NaN, 1)} / ${fmt(s.parseCpuSec ?? NaN, 1)} s | ${s.logged.success} / ${s.logged.error} |`);
       }
       p();
       p("Wall times per repetition (ms; collector / bare fetch / naive):");

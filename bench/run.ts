@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { sendOne } from "./load";
-import { BUN, REPO, benchEnv, procMemory, runHelper, sampleMemory, spawnChild, stopAll, type Child } from "./proc";
+import { BUN, REPO, benchEnv, cpuSeconds, procMemory, runHelper, sampleMemory, spawnChild, stopAll, type Child } from "./proc";
 import { renderReport, targets, type Capacity, type ClientStart, type CollectorSize, type EndToEnd, type LightLoad, type Results, type ServerLevel } from "./report";
 import { median, summarize } from "./stats";
 
@@ -151,7 +151,6 @@ async function serverRun(connections: number, tickets: number) {
   const sinkMessages = await sinkCount(sink, expected, 10_000);
   const peak = mem.stop();
   await server.stop("SIGTERM", 10_000);
-  const cpu = server.proc.resourceUsage()?.cpuTime.total ?? 0n;
   await sink.stop();
   rmSync(dir, { recursive: true, force: true });
   return {
@@ -161,7 +160,7 @@ async function serverRun(connections: number, tickets: number) {
     sinkMessages,
     expectedMessages: expected,
     serverPeakRssMB: Math.max(peak, server.proc.resourceUsage()?.maxRSS ?? 0) / MB,
-    serverCpuSec: Number(cpu) / 1e6,
+    serverCpuSec: cpuSeconds(server.proc),
   };
 }
 
@@ -173,7 +172,7 @@ async function limitRun(connections: number, tickets: number) {
   });
   await sink.stop();
   if (r.result.failed) throw new Error(`limit-smtp: ${r.result.failed} messages failed`);
-  return { messagesPerSec: r.result.perSecond as number, messages: r.result.messages as number };
+  return { messagesPerSec: r.result.perSecond as number, messages: r.result.messages as number, cpuSec: r.cpuSec };
 }
 
 async function serverSection(): Promise<Results["server"]> {
@@ -293,7 +292,7 @@ async function collectorRun(t: ImapTarget, expected: number) {
   if (code !== 0) throw new Error(`collector.ts --once --all exited ${code}; output:\n${child.output().slice(-3000)}`);
   if (success + error !== expected) log(`WARNING collector logged ${success} + ${error} entries for ${expected} messages`);
   rmSync(dir, { recursive: true, force: true });
-  return { wallMs, peak, success, error };
+  return { wallMs, peak, success, error, cpuSec: cpuSeconds(child.proc) };
 }
 
 async function imapLimit(t: ImapTarget, mode: "fetch" | "parse", expected: number) {
@@ -302,7 +301,7 @@ async function imapLimit(t: ImapTarget, mode: "fetch" | "parse", expected: numbe
     timeoutMs: 600_000,
   });
   if (r.result.messages !== expected) throw new Error(`limit-imap ${mode}: fetched ${r.result.messages} of ${expected}`);
-  return { wallMs: r.wallMs, peak: r.peakRss };
+  return { wallMs: r.wallMs, peak: r.peakRss, cpuSec: r.cpuSec };
 }
 
 async function measureCollector(t: ImapTarget, messages: number, bytes: number): Promise<CollectorSize> {
@@ -325,6 +324,7 @@ async function measureCollector(t: ImapTarget, messages: number, bytes: number):
     collectorPeakRssMB: median(c.map((x) => x.peak)) / MB, fetchPeakRssMB: median(f.map((x) => x.peak)) / MB, parsePeakRssMB: median(p.map((x) => x.peak)) / MB,
     ratioFetch: collectorPerSec / fetchPerSec, ratioParse: collectorPerSec / parsePerSec,
     logged: { success: c.at(-1)!.success, error: c.at(-1)!.error },
+    collectorCpuSec: median(c.map((x) => x.cpuSec)), parseCpuSec: median(p.map((x) => x.cpuSec)),
     collectorWallMs: c.map((x) => x.wallMs), fetchWallMs: f.map((x) => x.wallMs), parseWallMs: p.map((x) => x.wallMs),
   };
 }
