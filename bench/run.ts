@@ -510,9 +510,12 @@ function machine(): Results["machine"] {
   const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: REPO }).stdout.toString().trim() || "unknown";
   const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { cwd: REPO }).stdout.toString().trim() ? " (with uncommitted changes)" : "";
   const nofile = Bun.spawnSync(["bash", "-c", "ulimit -n"]).stdout.toString().trim();
+  // STATE_DIR/LOG_DIR live here: fsync costs depend on it (tmpfs makes fsync free)
+  const fs = Bun.spawnSync(["df", "-T", scratch]).stdout.toString().trim().split("\n").at(-1)?.split(/\s+/) ?? [];
+  const tempFs = fs.length >= 2 ? `${tmpdir()} on ${fs[1]} (${fs[0]})` : tmpdir();
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), commit: commit + dirty, nproc, memoryGiB: totalmem() / 1024 ** 3, cpuModel: model,
-    bun: Bun.version, kernel: release(), loadBefore: loadavg(), loadAfter: [], ulimitNofile: nofile,
+    bun: Bun.version, kernel: release(), loadBefore: loadavg(), loadAfter: [], ulimitNofile: nofile, tempFs,
   };
 }
 
