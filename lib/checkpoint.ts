@@ -2,9 +2,9 @@
 // UID looked at, and the UIDs at or below it still to be logged. Written atomically (temp
 // file, fsync, rename, fsync of the directory), so a crash leaves the old or the new one,
 // never a torn file. The logs stay the record of what is done; see lib/log-index.ts.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { acquirePidLock, writeFileDurably } from "./state-files";
 
 export const CHECKPOINT_FILE = "collector-checkpoint.json";
 export const LOCK_FILE = "collector.lock";
@@ -44,30 +44,7 @@ export function readCheckpoint(stateDir: string): Checkpoint | null {
 }
 
 export function writeCheckpoint(stateDir: string, checkpoint: Checkpoint): void {
-  writeFileAtomic(stateDir, CHECKPOINT_FILE, JSON.stringify(checkpoint) + "\n");
-}
-
-export function writeFileAtomic(dir: string, name: string, data: string): void {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, name);
-  const temp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(temp, "w", 0o640);
-  try {
-    const buf = Buffer.from(data, "utf8");
-    let offset = 0;
-    while (offset < buf.length) offset += writeSync(fd, buf, offset, buf.length - offset);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-  // the rename itself is durable only once the directory is
-  const dirFd = openSync(dir, "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileDurably(stateDir, CHECKPOINT_FILE, JSON.stringify(checkpoint) + "\n");
 }
 
 function safeJson(text: string): unknown {
@@ -87,52 +64,7 @@ function isCheckpoint(v: unknown): v is Checkpoint {
   );
 }
 
-/**
- * One collector per STATE_DIR: two would log every message twice. The lock holds our pid
- * and host; a lock left by a process that is gone (kill -9) is taken over.
- */
+/** One collector per STATE_DIR: two would log every message twice. */
 export function acquireCollectorLock(stateDir: string): () => void {
-  mkdirSync(stateDir, { recursive: true });
-  const path = join(stateDir, LOCK_FILE);
-  const me = JSON.stringify({ pid: process.pid, host: hostname() });
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o640);
-      writeSync(fd, me);
-      fsyncSync(fd);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, "utf8") === me) unlinkSync(path);
-        } catch {}
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new CheckpointError(`cannot create the lock ${path}: ${(err as Error).message} — check that STATE_DIR=${stateDir} is writable`);
-      }
-    }
-    const held = safeJson(existsSync(path) ? readFileSync(path, "utf8") : "null") as { pid?: number; host?: string } | null;
-    if (held && typeof held.pid === "number") {
-      if (held.host !== hostname()) {
-        throw new CheckpointError(`STATE_DIR=${stateDir} is in use by a Mailer collector on host ${held.host} (pid ${held.pid}) — stop it, or delete ${path} if it is gone`);
-      }
-      if (held.pid !== process.pid && isAlive(held.pid)) {
-        throw new CheckpointError(`another Mailer collector (pid ${held.pid}) already works on STATE_DIR=${stateDir} — two would log every message twice; stop it first`);
-      }
-    }
-    // stale (its process is gone) or unreadable: take it over
-    try {
-      unlinkSync(path);
-    } catch {}
-  }
-  throw new CheckpointError(`cannot take the lock ${path} — another collector keeps starting on STATE_DIR=${stateDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return acquirePidLock(stateDir, { file: LOCK_FILE, holder: "Mailer collector", why: "two collectors would log every message twice", error: CheckpointError });
 }

@@ -15,7 +15,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { MailSender, OutgoingMail } from "./smtp";
-import { writeFileDurably } from "./tickets";
+import { writeFileDurably } from "./state-files";
 
 export const OUTBOX_FILE = "outbox.jsonl";
 

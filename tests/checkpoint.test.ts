@@ -42,7 +42,7 @@ test("one collector per STATE_DIR; a lock left by a dead process is taken over",
   const release = acquireCollectorLock(d);
   // a live process holds it: this test process itself, seen from a pretend second collector
   writeFileSync(join(d, LOCK_FILE), JSON.stringify({ pid: process.ppid, host: require("node:os").hostname() }));
-  expect(() => acquireCollectorLock(d)).toThrow(/another Mailer collector \(pid \d+\) already works on STATE_DIR/);
+  expect(() => acquireCollectorLock(d)).toThrow(/another Mailer collector \(pid \d+(, started [^)]+)?\) is already using STATE_DIR=.*two collectors would log every message twice/);
   // a dead one (kill -9 leaves its lock)
   const dead = Bun.spawnSync(["true"]).pid;
   writeFileSync(join(d, LOCK_FILE), JSON.stringify({ pid: dead, host: require("node:os").hostname() }));

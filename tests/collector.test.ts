@@ -246,6 +246,6 @@ test("a second collector on the same STATE_DIR refuses to start", async () => {
   cleanups.push(() => void c.proc.kill("SIGKILL"));
   const second = await runEntry("collector.ts", ["--once"], env(s.port, d));
   expect(second.code).toBe(2);
-  expect(second.stderr).toMatch(/another Mailer collector \(pid \d+\) already works on STATE_DIR/);
+  expect(second.stderr).toMatch(/another Mailer collector \(pid \d+(, started [^)]+)?\) is already using STATE_DIR=.*two collectors would log every message twice/);
   expect(await c.stop("SIGINT")).toBe(0);
 }, 30_000);
