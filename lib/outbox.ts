@@ -12,7 +12,7 @@
 // lives (one attempt in flight per entry, never two); only a crash between the SMTP server's
 // "250" and the "sent" record can send it again — with the same Message-ID and Date, so the
 // duplicate is recognisable.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { MailSender, OutgoingMail } from "./smtp";
 import { writeFileDurably } from "./state-files";
@@ -55,6 +55,8 @@ export class Outbox {
   private recordsSinceCompact = 0;
   private seq = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
+  private syncing: Promise<void> | null = null;
+  private nextSync: Promise<void> | null = null;
   private retrying: Promise<void> | null = null;
 
   constructor(
@@ -148,17 +150,49 @@ export class Outbox {
   }
 
   /**
-   * Queues a copy durably (fsync'd before returning); returns its id. Throws on a disk error.
-   * A `held` copy is not delivered by this process until `release` (see the top of the file).
+   * Queues a copy durably: resolves once its line is fsync'd; rejects on a disk error (and
+   * then the copy is not queued). A `held` copy is not delivered by this process until
+   * `release` (see the top of the file).
    */
-  enqueue(ticket: string, mail: OutgoingMail, opts: { held?: boolean } = {}): string {
+  async enqueue(ticket: string, mail: OutgoingMail, opts: { held?: boolean } = {}): Promise<string> {
     const at = this.now().toISOString();
     const id = `${ticket}-${process.pid.toString(36)}${(++this.seq).toString(36)}`;
     // Message-ID and Date fixed now, so every attempt sends the same message.
     const fixed: OutgoingMail = { ...mail, messageId: mail.messageId ?? `<ticket-${ticket}.${id}@mailer>`, date: mail.date ?? at };
-    this.append({ op: "queued", id, ticket, mail: fixed, at }, true);
+    this.append({ op: "queued", id, ticket, mail: fixed, at }, false);
     if (opts.held) this.entries.get(id)!.held = true;
+    try {
+      await this.flushed();
+    } catch (err) {
+      this.entries.delete(id);
+      try {
+        this.append({ op: "cancelled", id, at }, false);
+      } catch {} // the disk is failing anyway; a restart may then deliver it: never lose, at worst tell twice
+      throw err;
+    }
     return id;
+  }
+
+  /**
+   * Group commit: resolves once everything written before the call is on disk. One
+   * fdatasync (on libuv's thread pool, off the event loop) covers every line written before
+   * it started; callers arriving while one runs share the next. Under load, 50 concurrent
+   * tickets cost one or two syncs instead of 50 in a row on the event loop.
+   */
+  private flushed(): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
+        this.syncing = null;
+      });
+      return this.syncing;
+    }
+    this.nextSync ??= this.syncing
+      .catch(() => {})
+      .then(() => {
+        this.nextSync = null;
+        return this.flushed();
+      });
+    return this.nextSync;
   }
 
   /** The person's mail was accepted: the held copy may now be delivered. */
@@ -215,7 +249,7 @@ export class Outbox {
   }
 
   private maybeCompact(): void {
-    if (this.recordsSinceCompact < 5000 || this.inFlight.size > 1 || this.pending.length > 0) return;
+    if (this.recordsSinceCompact < 5000 || this.inFlight.size > 1 || this.pending.length > 0 || this.syncing || this.nextSync) return;
     closeSync(this.fd);
     this.compact();
     this.fd = openSync(this.path, "a", 0o640);
@@ -259,6 +293,7 @@ export class Outbox {
     this.timer = null;
     await this.retrying;
     await Promise.all(this.inFlight.values());
+    await (this.nextSync ?? this.syncing)?.catch(() => {});
     closeSync(this.fd);
   }
 }

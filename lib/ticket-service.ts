@@ -85,7 +85,7 @@ export class TicketService {
     // the SMTP server accepted the person's mail can then never lose the admin's copy.
     let id: string;
     try {
-      id = this.d.outbox.enqueue(ticket, adminCopy, { held: true });
+      id = await this.d.outbox.enqueue(ticket, adminCopy, { held: true });
     } catch (err) {
       this.d.logError(`outbox: cannot queue the admin copy of ticket ${ticket}: ${(err as Error).message} — refusing the request, nothing was sent`);
       return {

@@ -30,7 +30,7 @@ const mail = (ticket: string): OutgoingMail => ({ from: "admin@x.test", to: "adm
 test("a copy that goes out at once leaves nothing behind, across a restart too", async () => {
   const sender = new FakeSender();
   const { box, dir } = setup(sender);
-  const id = box.enqueue("10001", mail("10001"));
+  const id = await box.enqueue("10001", mail("10001"));
   expect(await box.deliver(id)).toBe("sent");
   expect(box.pending).toEqual([]);
   await box.stop();
@@ -45,7 +45,7 @@ test("a copy that cannot be sent stays queued across a restart and is sent exact
   let smtpUp = false;
   const sender = new FakeSender(() => (smtpUp ? { ok: true, messageId: "<m>", response: "250" } : down()));
   const first = setup(sender);
-  const id = first.box.enqueue("10001", mail("10001"));
+  const id = await first.box.enqueue("10001", mail("10001"));
   expect(await first.box.deliver(id)).toBe("queued");
   expect(first.box.pending.map((e) => e.ticket)).toEqual(["10001"]);
   expect(first.box.pending[0]!.lastError).toContain("connection refused");
@@ -68,7 +68,7 @@ test("a copy that cannot be sent stays queued across a restart and is sent exact
 test("a crash before the first attempt leaves the copy queued, with the same Message-ID and Date", async () => {
   const sender = new FakeSender();
   const first = setup(sender);
-  first.box.enqueue("10002", mail("10002"));
+  await first.box.enqueue("10002", mail("10002"));
   abandon(first.box); // no deliver, no stop: the process died here
   const second = setup(sender, first.dir);
   const [entry] = second.box.pending;
@@ -81,7 +81,7 @@ test("a crash before the first attempt leaves the copy queued, with the same Mes
 test("a permanent refusal makes a dead letter: reported loudly, kept, never retried", async () => {
   const sender = new FakeSender(() => refused("the SMTP server refused the recipient admin@x.test: 550 5.1.1 no such user"));
   const first = setup(sender);
-  const id = first.box.enqueue("10003", mail("10003"));
+  const id = await first.box.enqueue("10003", mail("10003"));
   expect(await first.box.deliver(id)).toBe("dead");
   expect(first.log.error.join("\n")).toMatch(/DEAD LETTER: the admin copy of ticket 10003 .*550 5\.1\.1.* will not be retried/);
   await first.box.retryAll();
@@ -99,7 +99,7 @@ test("a permanent refusal makes a dead letter: reported loudly, kept, never retr
 test("an attempt in flight is never doubled by the retry timer (exactly once)", async () => {
   const sender = new FakeSender(undefined, () => 50);
   const { box } = setup(sender);
-  const ids = Array.from({ length: 20 }, (_, i) => box.enqueue(String(10010 + i), mail(String(10010 + i))));
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => box.enqueue(String(10010 + i), mail(String(10010 + i)))));
   const direct = ids.map((id) => box.deliver(id));
   await Promise.all([box.retryAll(), box.retryAll(), ...direct, box.deliver(ids[0]!)]);
   expect(sender.attempts.length).toBe(20);
@@ -109,7 +109,7 @@ test("an attempt in flight is never doubled by the retry timer (exactly once)", 
 test("a torn last line (crash in the middle of an append) is ignored; damaged lines elsewhere are kept aside", async () => {
   const sender = new FakeSender(() => down());
   const first = setup(sender);
-  first.box.enqueue("10020", mail("10020"));
+  await first.box.enqueue("10020", mail("10020"));
   await first.box.stop();
   boxes.length = 0;
   appendFileSync(join(first.dir, "outbox.jsonl"), '{"op":"queued","id":"x","tic');
@@ -128,7 +128,7 @@ test("start() retries at once and then periodically", async () => {
   let up = false;
   const sender = new FakeSender(() => (up ? { ok: true, messageId: "<m>", response: "250" } : down()));
   const { box } = setup(sender);
-  box.enqueue("10030", mail("10030"));
+  await box.enqueue("10030", mail("10030"));
   up = true;
   box.start(0.05);
   for (let i = 0; i < 100 && box.pending.length; i++) await Bun.sleep(20);
@@ -139,8 +139,8 @@ test("start() retries at once and then periodically", async () => {
 test("a held copy waits for release; after a crash it is delivered (the person's mail may have been accepted)", async () => {
   const sender = new FakeSender();
   const first = setup(sender);
-  const held = first.box.enqueue("10040", mail("10040"), { held: true });
-  const cancelled = first.box.enqueue("10041", mail("10041"), { held: true });
+  const held = await first.box.enqueue("10040", mail("10040"), { held: true });
+  const cancelled = await first.box.enqueue("10041", mail("10041"), { held: true });
   expect(first.box.pending).toEqual([]);
   expect(await first.box.deliver(held)).toBe("queued");
   await first.box.retryAll();
@@ -157,8 +157,27 @@ test("a held copy waits for release; after a crash it is delivered (the person's
 test("release makes a held copy deliverable at once", async () => {
   const sender = new FakeSender();
   const { box } = setup(sender);
-  const id = box.enqueue("10050", mail("10050"), { held: true });
+  const id = await box.enqueue("10050", mail("10050"), { held: true });
   box.release(id);
   expect(await box.deliver(id)).toBe("sent");
   expect(sender.sent.length).toBe(1);
+});
+
+test("concurrent enqueues share group commits: all resolve, all are on disk for the next process", async () => {
+  const sender = new FakeSender();
+  const first = setup(sender);
+  const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => first.box.enqueue(String(20000 + i), mail(String(20000 + i)), { held: true })));
+  expect(new Set(ids).size).toBe(200);
+  abandon(first.box); // crash: nothing closed, nothing compacted
+  const second = setup(sender, first.dir);
+  expect(second.box.pending.length).toBe(200);
+});
+
+test("an enqueue that cannot be written rejects and leaves nothing queued", async () => {
+  const { box } = setup(new FakeSender());
+  const fd = (box as unknown as { fd: number }).fd;
+  (box as unknown as { fd: number }).fd = 987654; // a descriptor that is not open: EBADF
+  await expect(box.enqueue("10060", mail("10060"))).rejects.toThrow(/EBADF|bad file/i);
+  expect(box.pending).toEqual([]);
+  (box as unknown as { fd: number }).fd = fd;
 });

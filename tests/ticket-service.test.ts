@@ -187,7 +187,7 @@ test("a held copy is never sent by the retry timer while the person's mail is in
 
 test("an outbox that cannot be written refuses the request with INTERNAL and sends nothing", async () => {
   const { service, sender, outbox, errors } = setup();
-  outbox.enqueue = () => {
+  outbox.enqueue = async () => {
     throw new Error("ENOSPC: no space left on device");
   };
   const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
