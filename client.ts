@@ -1,16 +1,26 @@
 // bun client.ts — asks for an email address and a message and gets a ticket from the server
-// (README "Client"). Thin: argument parsing and the two flows live in lib/client-cli.ts.
-import { configOrExit, EXIT, fail } from "./lib/cli";
-import { CLIENT_USAGE, parseClientArgs, runInteractive, runOnce, splitPipedInput, type Out } from "./lib/client-cli";
-import { requestTicket } from "./lib/client-connection";
+// (README "Client"). Thin: argument parsing and the two flows live in lib/client-args.ts and
+// lib/client-cli.ts. Only the argument parser is loaded before `--help` is answered; the rest
+// is imported after, so help and usage errors start as fast as Bun itself.
+import { CLIENT_USAGE, parseClientArgs } from "./lib/client-args";
 
 const parsed = parseClientArgs(Bun.argv.slice(2));
-if (!parsed.ok) fail(`client: ${parsed.error}\n\n${CLIENT_USAGE}`, EXIT.USAGE);
+if (!parsed.ok) {
+  console.error(`client: ${parsed.error}\n\n${CLIENT_USAGE}`);
+  process.exit(2); // EXIT.USAGE
+}
 const args = parsed.args;
 if (args.help) {
   console.log(CLIENT_USAGE);
-  process.exit(EXIT.OK);
+  process.exit(0);
 }
+
+const [{ configOrExit }, { runInteractive, runOnce, splitPipedInput }, { requestTicket }] = await Promise.all([
+  import("./lib/cli"),
+  import("./lib/client-cli"),
+  import("./lib/client-connection"),
+]);
+type Out = import("./lib/client-cli").Out;
 
 const config = configOrExit("client");
 const host = args.host ?? config.serverHost;
@@ -26,7 +36,6 @@ if (args.email !== undefined && args.message !== undefined) {
   const { email, message } = splitPipedInput(await Bun.stdin.text());
   code = await runOnce(email, message, config.maxMessageChars, send, out);
 } else {
-  // Loaded only here: one-shot runs do not pay for node:readline.
   const { TerminalPrompter } = await import("./lib/prompt");
   const prompter = new TerminalPrompter();
   console.log(`Mailer — send a message to the support team (server ${host}:${port}). Ctrl-C quits.`);

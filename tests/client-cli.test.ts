@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import type { TicketOutcome } from "../lib/client-connection";
-import { parseClientArgs, runInteractive, runOnce, splitPipedInput } from "../lib/client-cli";
+import { parseClientArgs } from "../lib/client-args";
+import { runInteractive, runOnce, splitPipedInput } from "../lib/client-cli";
 import type { Prompter } from "../lib/prompt";
 import type { Reply } from "../lib/protocol";
 
