@@ -347,7 +347,10 @@ async function collectorSection(): Promise<Results["collector"]> {
     try {
       dovecot = await dovecotRuns(sizes);
     } catch (err) {
-      dovecot = `not measured: ${(err as Error).message.split("\n")[0]}`;
+      const e = err as Error & { responseText?: string; serverResponseCode?: string; code?: string };
+      const detail = [e.code, e.serverResponseCode, e.responseText].filter(Boolean).join(" ");
+      dovecot = `not measured: ${e.message.split("\n")[0]}${detail ? ` (${detail})` : ""}`;
+      console.error(e.stack);
       log(`dovecot: ${dovecot}`);
     }
   }
@@ -394,11 +397,24 @@ async function appendToImap(t: ImapTarget, from: number, to: number): Promise<nu
   const { ImapFlow } = await import("imapflow");
   const { loadCa, tlsOptions } = await import("../lib/tls");
   const { generateMessages } = await import("./messages");
-  const client = new ImapFlow({
-    host: t.host, port: t.port, secure: t.secure === "tls", doSTARTTLS: t.secure === "starttls",
-    tls: tlsOptions(t.host, loadCa(t.caFile ?? null)) as any, auth: { user: t.login, pass: t.password }, logger: false,
-  });
-  await client.connect();
+  const connect = async () => {
+    const c = new ImapFlow({
+      host: t.host, port: t.port, secure: t.secure === "tls", doSTARTTLS: t.secure === "starttls",
+      tls: tlsOptions(t.host, loadCa(t.caFile ?? null)) as any, auth: { user: t.login, pass: t.password }, logger: false,
+    });
+    await c.connect();
+    return c;
+  };
+  // a just-started Dovecot may refuse the first login for a moment; an ImapFlow cannot be reused
+  let client: Awaited<ReturnType<typeof connect>> | undefined;
+  for (let attempt = 1; !client; attempt++) {
+    try {
+      client = await connect();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await Bun.sleep(500 * attempt);
+    }
+  }
   const all = generateMessages(to, 1);
   try {
     const batch = 50; // imapflow pipelines concurrent APPENDs
