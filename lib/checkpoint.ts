@@ -3,6 +3,7 @@
 // file, fsync, rename, fsync of the directory), so a crash leaves the old or the new one,
 // never a torn file. The logs stay the record of what is done; see lib/log-index.ts.
 import { readFileSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { acquirePidLock, writeFileDurably } from "./state-files";
 
@@ -45,6 +46,28 @@ export function readCheckpoint(stateDir: string): Checkpoint | null {
 
 export function writeCheckpoint(stateDir: string, checkpoint: Checkpoint): void {
   writeFileDurably(stateDir, CHECKPOINT_FILE, JSON.stringify(checkpoint) + "\n");
+}
+
+/**
+ * The same replacement off the event loop, for the checkpoints written while a backlog is
+ * collected. The temp file is fsync'd before the rename, so whichever name survives an OS
+ * crash holds a whole checkpoint (never an empty file: that would lose `pending`). The
+ * directory is not fsync'd (that is what would make the rename itself durable): an OS crash
+ * may roll these back to an earlier one of the same check, or to the one writeCheckpoint wrote
+ * durably when the check began — harmless, because each of those lists as pending every
+ * message it does not claim, every UID a later one claims is already fsync'd in the log (the
+ * caller syncs the log first), and the log is reconciled at start-up.
+ */
+export async function writeCheckpointAsync(stateDir: string, checkpoint: Checkpoint): Promise<void> {
+  const tmp = join(stateDir, `.${CHECKPOINT_FILE}.${process.pid}.tmp`);
+  const file = await open(tmp, "w", 0o640);
+  try {
+    await file.writeFile(JSON.stringify(checkpoint) + "\n", "utf8");
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, join(stateDir, CHECKPOINT_FILE));
 }
 
 function safeJson(text: string): unknown {

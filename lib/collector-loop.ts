@@ -82,7 +82,8 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         const result: CheckResult = await o.collector.check(mailbox);
         attempt = 0;
         if (o.once) o.out(summary(result));
-        if (o.once || result.stopped) break;
+        // a stop that came while the check was finishing: waiting would only wait for the timer
+        if (o.once || result.stopped || o.stop.aborted) break;
         await mailbox.waitForChange(o.periodMs, o.stop);
       } catch (err) {
         const kind = errorKind(err);

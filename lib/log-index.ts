@@ -77,12 +77,28 @@ export class CollectorLog {
 
   /** Appends (durably: fsync) in the given order, success entries then error entries. */
   append(items: Classified[]): void {
+    this.write(items);
+    this.success!.syncNow();
+    this.error!.syncNow();
+  }
+
+  /** Appends in the given order, success entries then error entries, without waiting for the
+   *  disk: the entries count as logged from now on (a kill -9 keeps them), but only `sync()`
+   *  makes them survive an OS crash — nothing may claim them done durably before it. */
+  write(items: Classified[]): void {
     if (!this.success || !this.error) throw new Error("CollectorLog.load() first");
-    const ok = items.filter((i) => i.log === "success").map((i) => i.entry);
-    const bad = items.filter((i) => i.log === "error").map((i) => i.entry);
-    this.success.append(ok);
-    this.error.append(bad);
+    const ok: unknown[] = [];
+    const bad: unknown[] = [];
+    for (const i of items) (i.log === "success" ? ok : bad).push(i.entry);
+    this.success.write(ok);
+    this.error.write(bad);
     for (const { entry } of items) this.note(entry.uidValidity, entry.uid, entry.sha256);
+  }
+
+  /** fdatasync of both logs, off the event loop. */
+  async sync(): Promise<void> {
+    if (!this.success || !this.error) throw new Error("CollectorLog.load() first");
+    await Promise.all([this.success.sync(), this.error.sync()]);
   }
 
   close(): void {

@@ -26,6 +26,15 @@ export interface MailText {
   attachments: AttachmentInfo[];
   /** non-fatal parser complaints (e.g. HTML too long to convert) */
   warnings: string[];
+  /** only with `convertHtml: false`: the text needed an HTML part converted, which was not
+   *  done — this result is incomplete; parse again with conversion (in the worker) */
+  htmlNotConverted?: true;
+}
+
+export interface ParseMailOptions {
+  /** false: never run html-to-text (the one stage whose cost grows faster than the input —
+   *  see lib/collector-core.ts); a message that needs it resolves with `htmlNotConverted` */
+  convertHtml?: boolean;
 }
 
 type Input = Buffer | Uint8Array | AsyncIterable<Uint8Array>;
@@ -36,15 +45,19 @@ interface AddressObject {
 }
 
 /** Parses one message. Rejects only when mailparser itself fails on the input. */
-export function parseMail(input: Input): Promise<MailText> {
+export function parseMail(input: Input, options: ParseMailOptions = {}): Promise<MailText> {
+  const convertHtml = options.convertHtml !== false;
   return new Promise<MailText>((resolve, reject) => {
     const parser = new MailParser({
       skipTextToHtml: true,
       skipImageLinks: true,
       skipTextLinks: true,
       keepCidLinks: true,
-      maxHtmlLengthToParse: MAX_HTML_TO_TEXT,
+      // 0: mailparser then reports every HTML part it would convert as "HTML too long for
+      // parsing" instead of converting it — exactly the signal needed, nothing converted
+      maxHtmlLengthToParse: convertHtml ? MAX_HTML_TO_TEXT : 0,
     });
+    let htmlNotConverted = false;
     const attachments: AttachmentInfo[] = [];
     const warnings: string[] = [];
     let headers: Map<string, unknown> | null = null;
@@ -64,6 +77,7 @@ export function parseMail(input: Input): Promise<MailText> {
     // still finishes; a fatal one never reaches 'end'. So an error is fatal only if 'end'
     // does not follow soon.
     parser.on("error", (err: Error) => {
+      if (!convertHtml && /^HTML too long for parsing/.test(err.message)) htmlNotConverted = true;
       warnings.push(err.message);
       if (!errorTimer) errorTimer = setTimeout(() => fail(err), 1000);
     });
@@ -117,6 +131,7 @@ export function parseMail(input: Input): Promise<MailText> {
         textTruncated,
         attachments,
         warnings,
+        ...(htmlNotConverted ? { htmlNotConverted: true as const } : {}),
       });
     });
 

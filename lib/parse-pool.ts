@@ -1,7 +1,8 @@
 // Parses messages in a worker thread (lib/parse-worker.ts), one job at a time, in order.
-// Why a worker: parsing then runs on the second core while the main thread fetches, and a
-// pathological message that keeps the parser busy is cut off by terminating the worker
-// after a deadline — a timer in the same thread could never interrupt it. Failures and
+// Why a worker: a pathological message that keeps the parser busy is cut off by terminating
+// the worker after a deadline — a timer in the same thread could never interrupt it. The
+// collector sends it only what can be slow (large mail, HTML to convert); small mail is parsed
+// on the main thread (lib/collector-core.ts Parser says why). The worker starts on first use. Failures and
 // timeouts come back as outcomes, never as exceptions: each becomes one error entry.
 import type { MailText } from "./mail-text";
 
