@@ -73,6 +73,7 @@ export class MemoryMailbox implements Mailbox {
 
   async waitForChange(ms: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted"> {
     this.guard("waitForChange");
+    if (signal.aborted) return "aborted"; // as the imapflow Mailbox does: never wait after a stop
     if (this.changed) return "changed";
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish("timeout"), ms);
