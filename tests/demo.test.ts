@@ -4,7 +4,7 @@ import net from "node:net";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { probePort } from "../lib/sandbox";
-import { baseEnv, freePort, REPO, tempDir } from "./helpers/env";
+import { REPO, tempDir, sandboxEnv } from "./helpers/env";
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,21 +14,7 @@ afterEach(async () => {
 function demoEnv(extra: Record<string, string> = {}) {
   const dir = tempDir("mailer-demo-");
   cleanups.push(dir.cleanup);
-  const env = baseEnv({
-    EMAIL_LOGIN: "admin@mailer.test",
-    EMAIL_PASSWORD: "demo-test-password",
-    ADMIN_EMAIL: "admin@mailer.test",
-    SMTP_HOST: "127.0.0.1",
-    SMTP_PORT: String(freePort()),
-    IMAP_HOST: "127.0.0.1",
-    IMAP_PORT: String(freePort()),
-    SERVER_HOST: "127.0.0.1",
-    SERVER_PORT: String(freePort()),
-    PERIOD_CHECK: "5",
-    LOG_DIR: join(dir.path, "logs"),
-    STATE_DIR: join(dir.path, "state"),
-    ...extra,
-  });
+  const env = sandboxEnv(dir.path, extra);
   return { env, dir: dir.path };
 }
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireCollectorLock } from "../lib/checkpoint";
 import { probePort } from "../lib/sandbox";
-import { baseEnv, freePort, REPO, runEntry, tempDir } from "./helpers/env";
+import { REPO, runEntry, tempDir, sandboxEnv } from "./helpers/env";
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,19 +14,7 @@ afterEach(async () => {
 function devEnv() {
   const dir = tempDir("mailer-dev-");
   cleanups.push(dir.cleanup);
-  return baseEnv({
-    EMAIL_LOGIN: "admin@mailer.test",
-    EMAIL_PASSWORD: "dev-test-password",
-    SMTP_HOST: "127.0.0.1",
-    SMTP_PORT: String(freePort()),
-    IMAP_HOST: "127.0.0.1",
-    IMAP_PORT: String(freePort()),
-    SERVER_HOST: "127.0.0.1",
-    SERVER_PORT: String(freePort()),
-    PERIOD_CHECK: "60",
-    LOG_DIR: join(dir.path, "logs"),
-    STATE_DIR: join(dir.path, "state"),
-  });
+  return sandboxEnv(dir.path, { PERIOD_CHECK: "60" });
 }
 
 function startDev(env: Record<string, string>) {

@@ -7,26 +7,13 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { loadConfig } from "../lib/config";
 import { startSandbox, type Sandbox } from "../lib/sandbox";
-import { baseEnv, freePort, runEntry, startEntry, tempDir } from "./helpers/env";
+import { runEntry, startEntry, tempDir, sandboxEnv } from "./helpers/env";
 
 const LOGIN = "admin@mailer.test";
 const PASS = "e2e-sandbox-password";
 const dir = tempDir("mailer-e2e-sandbox-");
-const env = baseEnv({
-  EMAIL_LOGIN: LOGIN,
-  EMAIL_PASSWORD: PASS,
-  ADMIN_EMAIL: LOGIN,
-  SMTP_HOST: "127.0.0.1",
-  SMTP_PORT: String(freePort()),
-  IMAP_HOST: "127.0.0.1",
-  IMAP_PORT: String(freePort()),
-  SERVER_HOST: "127.0.0.1",
-  SERVER_PORT: String(freePort()),
-  // Long on purpose: the collector must wake through IDLE, not the timer
-  PERIOD_CHECK: "60",
-  LOG_DIR: join(dir.path, "logs"),
-  STATE_DIR: join(dir.path, "state"),
-});
+// PERIOD_CHECK long on purpose: the collector must wake through IDLE, not the timer
+const env = sandboxEnv(dir.path, { EMAIL_LOGIN: LOGIN, EMAIL_PASSWORD: PASS, ADMIN_EMAIL: LOGIN, PERIOD_CHECK: "60" });
 const otherMail: string[] = [];
 let sandbox: Sandbox;
 let server: Awaited<ReturnType<typeof startEntry>>;

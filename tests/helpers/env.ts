@@ -72,3 +72,25 @@ export async function startEntry(entry: string, args: string[], env: Record<stri
     },
   };
 }
+
+/**
+ * A complete environment for the whole system on the sandbox: every port free, logs and state
+ * in `dir`. The sandbox accepts exactly this login and password.
+ */
+export function sandboxEnv(dir: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return baseEnv({
+    EMAIL_LOGIN: "admin@mailer.test",
+    EMAIL_PASSWORD: "sandbox-test-password",
+    ADMIN_EMAIL: "admin@mailer.test",
+    SMTP_HOST: "127.0.0.1",
+    SMTP_PORT: String(freePort()),
+    IMAP_HOST: "127.0.0.1",
+    IMAP_PORT: String(freePort()),
+    SERVER_HOST: "127.0.0.1",
+    SERVER_PORT: String(freePort()),
+    PERIOD_CHECK: "5",
+    LOG_DIR: join(dir, "logs"),
+    STATE_DIR: join(dir, "state"),
+    ...overrides,
+  });
+}
