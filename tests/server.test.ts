@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../lib/client-connection";
 import { baseEnv, freePort, REPO, runEntry, startEntry, tempDir } from "./helpers/env";
 import { connectLines } from "./helpers/line-client";
+import { serverEnv } from "./helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "./helpers/smtp-sink";
 
 const ADMIN = "admin@mailer.test";
@@ -24,16 +25,7 @@ async function sink(opts: SinkOptions = {}): Promise<SmtpSink> {
 }
 
 function env(smtpPort: number, stateDir: string, extra: Record<string, string> = {}) {
-  return baseEnv({
-    EMAIL_LOGIN: ADMIN, EMAIL_PASSWORD: PASSWORD, ADMIN_EMAIL: ADMIN,
-    SMTP_HOST: "127.0.0.1", SMTP_PORT: String(smtpPort), SMTP_SECURE: "", TLS_CA_FILE: "",
-    IMAP_HOST: "127.0.0.1", IMAP_PORT: "1143", PERIOD_CHECK: "5",
-    SERVER_HOST: "127.0.0.1", SERVER_PORT: String(freePort()),
-    LOG_DIR: join(stateDir, "logs"), STATE_DIR: stateDir,
-    MAX_REQUEST_BYTES: "65536", MAX_MESSAGE_CHARS: "10000", IDLE_TIMEOUT: "30", MAX_CONNECTIONS: "100",
-    SMTP_POOL_SIZE: "2", RATE_LIMIT_PER_MINUTE: "0", RECIPIENT_LIMIT_PER_HOUR: "0", SMTP_TIMEOUT: "5", OUTBOX_RETRY: "30",
-    ...extra,
-  });
+  return serverEnv(smtpPort, stateDir, PASSWORD, { MAX_CONNECTIONS: "100", SMTP_POOL_SIZE: "2", ...extra });
 }
 
 async function server(smtpPort: number, extra: Record<string, string> = {}, args: string[] = []) {
