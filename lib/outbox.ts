@@ -12,9 +12,10 @@
 // lives (one attempt in flight per entry, never two); only a crash between the SMTP server's
 // "250" and the "sent" record can send it again — with the same Message-ID and Date, so the
 // duplicate is recognisable.
-import { closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MailSender, OutgoingMail } from "./smtp";
+import { JsonlAppender } from "./jsonl";
 import { writeFileDurably } from "./state-files";
 
 export const OUTBOX_FILE = "outbox.jsonl";
@@ -51,7 +52,7 @@ export class Outbox {
   readonly path: string;
   private readonly entries = new Map<string, OutboxEntry>();
   private readonly inFlight = new Map<string, Promise<DeliveryOutcome>>();
-  private fd: number;
+  private journal: JsonlAppender;
   private recordsSinceCompact = 0;
   private seq = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -69,7 +70,7 @@ export class Outbox {
     this.path = join(dir, OUTBOX_FILE);
     this.load();
     this.compact();
-    this.fd = openSync(this.path, "a", 0o640);
+    this.journal = new JsonlAppender(this.path);
   }
 
   /** Copies waiting for a retry (not dead, not held). */
@@ -141,10 +142,8 @@ export class Outbox {
   }
 
   private append(rec: JournalRecord, durable: boolean): void {
-    const buf = Buffer.from(JSON.stringify(rec) + "\n", "utf8");
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-    if (durable) fsyncSync(this.fd);
+    this.journal.write([rec]);
+    if (durable) this.journal.syncNow();
     this.recordsSinceCompact++;
     this.apply(rec);
   }
@@ -181,7 +180,7 @@ export class Outbox {
    */
   private flushed(): Promise<void> {
     if (!this.syncing) {
-      this.syncing = new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
+      this.syncing = this.journal.sync().finally(() => {
         this.syncing = null;
       });
       return this.syncing;
@@ -250,9 +249,9 @@ export class Outbox {
 
   private maybeCompact(): void {
     if (this.recordsSinceCompact < 5000 || this.inFlight.size > 1 || this.pending.length > 0 || this.syncing || this.nextSync) return;
-    closeSync(this.fd);
+    this.journal.close();
     this.compact();
-    this.fd = openSync(this.path, "a", 0o640);
+    this.journal = new JsonlAppender(this.path);
   }
 
   /** Retries every pending copy not already in flight, a few at a time. */
@@ -294,6 +293,6 @@ export class Outbox {
     await this.retrying;
     await Promise.all(this.inFlight.values());
     await (this.nextSync ?? this.syncing)?.catch(() => {});
-    closeSync(this.fd);
+    this.journal.close();
   }
 }

@@ -175,9 +175,10 @@ test("concurrent enqueues share group commits: all resolve, all are on disk for 
 
 test("an enqueue that cannot be written rejects and leaves nothing queued", async () => {
   const { box } = setup(new FakeSender());
-  const fd = (box as unknown as { fd: number }).fd;
-  (box as unknown as { fd: number }).fd = 987654; // a descriptor that is not open: EBADF
+  const journal = (box as unknown as { journal: { fd: number } }).journal;
+  const fd = journal.fd;
+  journal.fd = 987654; // a descriptor that is not open: EBADF
   await expect(box.enqueue("10060", mail("10060"))).rejects.toThrow(/EBADF|bad file/i);
   expect(box.pending).toEqual([]);
-  (box as unknown as { fd: number }).fd = fd;
+  journal.fd = fd;
 });
