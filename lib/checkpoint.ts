@@ -3,9 +3,8 @@
 // file, fsync, rename, fsync of the directory), so a crash leaves the old or the new one,
 // never a torn file. The logs stay the record of what is done; see lib/log-index.ts.
 import { readFileSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { acquirePidLock, writeFileDurably } from "./state-files";
+import { acquirePidLock, replaceFileAsync, writeFileDurably } from "./state-files";
 
 export const CHECKPOINT_FILE = "collector-checkpoint.json";
 export const LOCK_FILE = "collector.lock";
@@ -59,15 +58,7 @@ export function writeCheckpoint(stateDir: string, checkpoint: Checkpoint): void 
  * caller syncs the log first), and the log is reconciled at start-up.
  */
 export async function writeCheckpointAsync(stateDir: string, checkpoint: Checkpoint): Promise<void> {
-  const tmp = join(stateDir, `.${CHECKPOINT_FILE}.${process.pid}.tmp`);
-  const file = await open(tmp, "w", 0o640);
-  try {
-    await file.writeFile(JSON.stringify(checkpoint) + "\n", "utf8");
-    await file.datasync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, join(stateDir, CHECKPOINT_FILE));
+  await replaceFileAsync(stateDir, CHECKPOINT_FILE, JSON.stringify(checkpoint) + "\n");
 }
 
 function safeJson(text: string): unknown {

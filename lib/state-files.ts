@@ -2,6 +2,7 @@
 // fsync of the directory — a crash leaves the old or the new content, never a torn file) and
 // the pid lock that keeps one server, or one collector, per STATE_DIR.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
@@ -26,6 +27,24 @@ export function writeFileDurably(dir: string, name: string, data: string): void 
   } finally {
     closeSync(dirFd);
   }
+}
+
+/**
+ * The same replacement off the event loop, without the directory fsync: the temp file is
+ * fsync'd before the rename, so whichever name survives an OS crash holds whole content, but
+ * an OS crash may roll the rename back to the previous version. For files where an older
+ * version is still correct (the collector's intermediate checkpoints).
+ */
+export async function replaceFileAsync(dir: string, name: string, data: string): Promise<void> {
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  const file = await open(tmp, "w", 0o640);
+  try {
+    await file.writeFile(data, "utf8");
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, join(dir, name));
 }
 
 interface LockInfo {
