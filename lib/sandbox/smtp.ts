@@ -3,12 +3,7 @@
 // collector sees exactly what a real mail stack would hand it); mail for anyone else is shown
 // as one readable line, since there is nowhere real to deliver it.
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
-
-// mailparser ships no types; this module needs only two fields, typed here rather than in a
-// global declaration that could clash with another module's.
-const { simpleParser } = require("mailparser") as {
-  simpleParser(raw: Buffer): Promise<{ subject?: string; text?: string }>;
-};
+import { parseMail } from "../mail-text";
 
 export interface SandboxSmtpOptions {
   host?: string;
@@ -130,9 +125,9 @@ function readAll(stream: SMTPServerDataStream): Promise<Buffer> {
 /** `"Decoded subject" — first line of the text`, safe to print on one terminal line. */
 export async function summarize(raw: Buffer): Promise<string> {
   try {
-    const parsed = await simpleParser(raw);
+    const parsed = await parseMail(raw);
     const subject = parsed.subject ? `"${clean(parsed.subject)}"` : "(no subject)";
-    const firstLine = (parsed.text ?? "").split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
+    const firstLine = parsed.text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
     return firstLine ? `${subject} — ${truncate(clean(firstLine), LINE_TEXT_MAX)}` : `${subject} (no text)`;
   } catch (err) {
     return `(unparseable message, ${raw.length} bytes: ${err instanceof Error ? err.message : String(err)})`;
