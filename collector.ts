@@ -10,7 +10,7 @@ import { CollectorLog } from "./lib/log-index";
 import { ImapMailbox } from "./lib/mailbox";
 import { ParsePool } from "./lib/parse-pool";
 import { makeRedactor } from "./lib/redact";
-import { isIpHost, loadCa } from "./lib/tls";
+import { caOrExit, isIpHost } from "./lib/tls";
 
 const HELP = `Usage: bun collector.ts [--once] [--all] [--debug]
 
@@ -46,12 +46,7 @@ if (args.help) {
 }
 
 const config = configOrExit("collector");
-let ca: string[] | undefined;
-try {
-  ca = loadCa(config.tlsCaFile);
-} catch (err) {
-  fail((err as Error).message, EXIT.USAGE);
-}
+const ca = caOrExit(config, "collector");
 
 const { host, port } = config.imap;
 const mailboxName = "INBOX";

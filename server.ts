@@ -8,9 +8,9 @@ import { RateLimiter } from "./lib/rate-limit";
 import { makeRedactor } from "./lib/redact";
 import { NodemailerSender } from "./lib/smtp";
 import { TcpServer, type Peer } from "./lib/tcp-server";
+import { caOrExit } from "./lib/tls";
 import { TicketService, type Outcome } from "./lib/ticket-service";
 import { acquireStateLock, StateError, TicketAllocator } from "./lib/tickets";
-import { loadCa } from "./lib/tls";
 
 const USAGE = `Usage: bun server.ts [--debug]
 
@@ -34,12 +34,7 @@ for (const arg of argv) {
 }
 
 const config = configOrExit("server");
-let ca: string[] | undefined;
-try {
-  ca = loadCa(config.tlsCaFile);
-} catch (err) {
-  fail(`Configuration error (server): ${(err as Error).message}`, EXIT.USAGE);
-}
+const ca = caOrExit(config, "server");
 
 let releaseLock: () => void;
 let tickets: TicketAllocator;

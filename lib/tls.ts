@@ -3,6 +3,8 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import tls from "node:tls";
+import { EXIT, fail } from "./cli";
+import type { Config, Role } from "./config";
 
 export interface TlsOptions {
   rejectUnauthorized: true;
@@ -60,3 +62,13 @@ export function isCertificateError(err: unknown): boolean {
 
 export const CERTIFICATE_HINT =
   "if the server uses a private CA, set TLS_CA_FILE to its PEM certificate (verification stays on)";
+
+/** For the entry points: TLS_CA_FILE read once at start; an unreadable or non-PEM file is a
+ *  configuration error (exit 2), never a stack trace. */
+export function caOrExit(config: Config, role: Role): string[] | undefined {
+  try {
+    return loadCa(config.tlsCaFile);
+  } catch (err) {
+    fail(`Configuration error (${role}): ${(err as Error).message}`, EXIT.USAGE);
+  }
+}
