@@ -2,7 +2,7 @@
 // (README "Client"). Thin: argument parsing and the two flows live in lib/client-args.ts and
 // lib/client-cli.ts. Only the argument parser is loaded before `--help` is answered; the rest
 // is imported after, so help and usage errors start as fast as Bun itself.
-import { CLIENT_USAGE, parseClientArgs } from "./lib/client-args";
+import { CLIENT_USAGE, parseClientArgs } from "./lib/client/args";
 
 const parsed = parseClientArgs(Bun.argv.slice(2));
 if (!parsed.ok) {
@@ -16,11 +16,11 @@ if (args.help) {
 }
 
 const [{ configOrExit }, { runInteractive, runOnce, splitPipedInput }, { requestTicket }] = await Promise.all([
-  import("./lib/cli"),
-  import("./lib/client-cli"),
-  import("./lib/client-connection"),
+  import("./lib/shared/cli"),
+  import("./lib/client/flows"),
+  import("./lib/client/connection"),
 ]);
-type Out = import("./lib/client-cli").Out;
+type Out = import("./lib/client/flows").Out;
 
 const config = configOrExit("client");
 const host = args.host ?? config.serverHost;
@@ -36,7 +36,7 @@ if (args.email !== undefined && args.message !== undefined) {
   const { email, message } = splitPipedInput(await Bun.stdin.text());
   code = await runOnce(email, message, config.maxMessageChars, send, out);
 } else {
-  const { TerminalPrompter } = await import("./lib/prompt");
+  const { TerminalPrompter } = await import("./lib/client/prompt");
   const prompter = new TerminalPrompter();
   console.log(`Mailer — send a message to the support team (server ${host}:${port}). Ctrl-C quits.`);
   code = await runInteractive(prompter, config.maxMessageChars, send, out);

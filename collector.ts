@@ -2,15 +2,15 @@
 // every new message to LOG_DIR/success_request.log (ticket subjects) or error_request.log.
 // The work is in lib/collector-core.ts (one check) and lib/collector-loop.ts (the loop).
 import { parseArgs } from "node:util";
-import { configOrExit, EXIT, fail } from "./lib/cli";
-import { CheckpointError, acquireCollectorLock } from "./lib/checkpoint";
-import { Collector } from "./lib/collector-core";
-import { runLoop } from "./lib/collector-loop";
-import { CollectorLog } from "./lib/log-index";
-import { ImapMailbox } from "./lib/mailbox";
-import { ParsePool } from "./lib/parse-pool";
-import { makeRedactor } from "./lib/redact";
-import { caOrExit, isIpHost } from "./lib/tls";
+import { configOrExit, EXIT, fail } from "./lib/shared/cli";
+import { CheckpointError, acquireCollectorLock } from "./lib/collector/checkpoint";
+import { Collector } from "./lib/collector/collector";
+import { runLoop } from "./lib/collector/loop";
+import { CollectorLog } from "./lib/collector/log";
+import { ImapMailbox } from "./lib/collector/imap-mailbox";
+import { ParsePool } from "./lib/collector/parse-pool";
+import { makeRedactor } from "./lib/shared/redact";
+import { caOrExit, isIpHost } from "./lib/shared/tls";
 
 const HELP = `Usage: bun collector.ts [--once] [--all] [--debug]
 

@@ -1,16 +1,16 @@
 // bun server.ts — the Mailer ticket server (README "Running it"). Thin: reads the
 // configuration, wires lib/ together, prints one line per request, stops cleanly on a signal.
-import { configOrExit, EXIT, fail } from "./lib/cli";
-import { Outbox } from "./lib/outbox";
-import { exposureWarning, readinessLine } from "./lib/server-banner";
-import type { Reply } from "./lib/protocol";
-import { RateLimiter } from "./lib/rate-limit";
-import { makeRedactor } from "./lib/redact";
-import { NodemailerSender } from "./lib/smtp";
-import { TcpServer, type Peer } from "./lib/tcp-server";
-import { caOrExit } from "./lib/tls";
-import { TicketService, type Outcome } from "./lib/ticket-service";
-import { acquireStateLock, StateError, TicketAllocator } from "./lib/tickets";
+import { configOrExit, EXIT, fail } from "./lib/shared/cli";
+import { Outbox } from "./lib/server/outbox";
+import { exposureWarning, readinessLine } from "./lib/server/banner";
+import type { Reply } from "./lib/wire/protocol";
+import { RateLimiter } from "./lib/server/rate-limit";
+import { makeRedactor } from "./lib/shared/redact";
+import { NodemailerSender } from "./lib/server/smtp";
+import { TcpServer, type Peer } from "./lib/server/tcp-server";
+import { caOrExit } from "./lib/shared/tls";
+import { TicketService, type Outcome } from "./lib/server/ticket-service";
+import { acquireStateLock, StateError, TicketAllocator } from "./lib/server/tickets";
 
 const USAGE = `Usage: bun server.ts [--debug]
 

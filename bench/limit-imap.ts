@@ -5,7 +5,7 @@
 // collector process). Prints {"result":{messages, bytes, elapsedMs, perSecond}}.
 //   IMAP_HOST, IMAP_PORT, LOGIN, PASSWORD, IMAP_SECURE (tls|starttls|plain), TLS_CA_FILE
 import { ImapFlow } from "imapflow";
-import { loadCa, tlsOptions } from "../lib/tls";
+import { loadCa, tlsOptions } from "../lib/shared/tls";
 
 const { simpleParser } = require("mailparser") as { simpleParser(raw: Buffer): Promise<{ subject?: string; text?: string }> };
 const env = process.env;

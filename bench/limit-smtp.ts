@@ -4,7 +4,7 @@
 // could have (2 × client connections). Prints {"result":{messages, elapsedMs, perSecond}}.
 //   SINK_PORT, COUNT (messages), INFLIGHT, POOL_SIZE, LOGIN, PASSWORD, ADMIN
 import nodemailer from "nodemailer";
-import { formatSubject } from "../lib/subject";
+import { formatSubject } from "../lib/shared/subject";
 import { makeRequest } from "./load";
 
 const env = process.env;

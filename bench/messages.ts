@@ -1,7 +1,7 @@
 // Deterministic generator of a realistic inbox backlog for the collector benchmark: ticket mail
 // (some replies), ordinary mail, multipart (alternative text+HTML, mixed with an attachment),
 // and windows-1251 Cyrillic mail in quoted-printable or base64. Pure: same seed → same bytes.
-import { formatSubject } from "../lib/subject";
+import { formatSubject } from "../lib/shared/subject";
 
 export type Kind = "ticket" | "reply" | "other";
 export type Shape = "plain" | "alternative" | "mixed" | "cp1251-qp" | "cp1251-b64";

@@ -395,7 +395,7 @@ async function dovecotRuns(sizes: CollectorSize[]): Promise<string> {
 /** Appends generated messages [from, to) (the same seed as the sandbox backlog); returns the bytes of all `to`. */
 async function appendToImap(t: ImapTarget, from: number, to: number): Promise<number> {
   const { ImapFlow } = await import("imapflow");
-  const { loadCa, tlsOptions } = await import("../lib/tls");
+  const { loadCa, tlsOptions } = await import("../lib/shared/tls");
   const { generateMessages } = await import("./messages");
   const connect = async () => {
     const c = new ImapFlow({

@@ -3,7 +3,7 @@
 // printed, everything stops. Exit 0 only when the ticket really arrived in the log.
 import { existsSync, statSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { EXIT } from "../lib/cli";
+import { EXIT } from "../lib/shared/cli";
 import { Child, stopAllChildren } from "../lib/sandbox/processes";
 import { REPO, reportFailure, StackError, stackConfig, startStack, type Stack } from "../lib/sandbox/stack";
 

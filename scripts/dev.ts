@@ -1,7 +1,7 @@
 // `bun run dev`: sandbox, server and collector together in one terminal, each line prefixed
 // with its part, until Ctrl-C. Send tickets with `bun client.ts` from another terminal.
 import { relative, resolve } from "node:path";
-import { EXIT } from "../lib/cli";
+import { EXIT } from "../lib/shared/cli";
 import { stopAllChildren } from "../lib/sandbox/processes";
 import { REPO, reportFailure, StackError, stackConfig, startStack, type Stack } from "../lib/sandbox/stack";
 

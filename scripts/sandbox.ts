@@ -1,5 +1,5 @@
 // `bun run sandbox`: the embedded SMTP + IMAP sandbox on the .env ports until Ctrl-C.
-import { configOrExit, EXIT, fail } from "../lib/cli";
+import { configOrExit, EXIT, fail } from "../lib/shared/cli";
 import { describeSandbox, SandboxPortError, sandboxConfigProblems, startSandbox, type Sandbox } from "../lib/sandbox";
 
 const config = configOrExit("sandbox");

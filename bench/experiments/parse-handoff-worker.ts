@@ -1,5 +1,5 @@
 // Worker for parse-handoff.ts: parses each source it is sent with lib/mail-text.ts parseMail.
-import { parseMail } from "../../lib/mail-text";
+import { parseMail } from "../../lib/shared/mail-text";
 
 declare const self: Worker;
 self.onmessage = async (event: MessageEvent<{ id: number; items: Uint8Array[] }>) => {

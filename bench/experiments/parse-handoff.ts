@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
-import { parseMail } from "../../lib/mail-text";
+import { parseMail } from "../../lib/shared/mail-text";
 import { BUN, benchEnv, cpuSeconds, runHelper, sampleMemory, spawnChild } from "../proc";
 import { median } from "../stats";
 

@@ -1,7 +1,7 @@
 // The embedded sandbox: the SMTP side and the IMAP side wired together, so that mail the server
 // sends to the admin lands in the inbox the collector reads. Everything on loopback, in memory.
 import net from "node:net";
-import { usesImplicitTls, type Config } from "../config";
+import { usesImplicitTls, type Config } from "../shared/config";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
 

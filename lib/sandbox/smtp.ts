@@ -3,7 +3,7 @@
 // collector sees exactly what a real mail stack would hand it); mail for anyone else is shown
 // as one readable line, since there is nowhere real to deliver it.
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
-import { parseMail } from "../mail-text";
+import { parseMail } from "../shared/mail-text";
 
 export interface SandboxSmtpOptions {
   host?: string;

@@ -1,7 +1,7 @@
 // The whole system on one machine, for `bun run demo` and `bun run dev`: the sandbox in this
 // process, the server and the collector as child processes of their real entry points.
 import { resolve } from "node:path";
-import { loadConfig, type Config } from "../config";
+import { loadConfig, type Config } from "../shared/config";
 import { checkPorts, sandboxConfigProblems, startSandbox, type Sandbox } from "./index";
 import { Child, printTails } from "./processes";
 

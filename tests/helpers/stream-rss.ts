@@ -1,7 +1,7 @@
 // Run as `bun tests/helpers/stream-rss.ts <attachment MB>`: parses a generated message with a
 // base64 attachment of that size from a stream (never whole in memory) and prints JSON with
 // the RSS growth. A process of its own, so the test runner's heap does not blur the figure.
-import { parseMail } from "../../lib/mail-text";
+import { parseMail } from "../../lib/shared/mail-text";
 
 const attachmentMb = Number(process.argv[2] ?? 30);
 const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, "\r\n"));

@@ -1,0 +1,252 @@
+// The collector's view of an IMAP mailbox, behind a small interface: ImapMailbox (imapflow)
+// in production and integration tests, MemoryMailbox (lib/mailbox-memory.ts) in unit tests.
+// Every read is a peek: the mailbox is opened read-only (EXAMINE) and sources are fetched
+// with BODY.PEEK[], so the collector never sets \Seen or any other flag.
+import { ImapFlow } from "imapflow";
+import type { Endpoint } from "../shared/config";
+import { usesImplicitTls } from "../shared/config";
+import { tlsOptions } from "../shared/tls";
+
+export interface MailboxInfo {
+  uidValidity: number;
+  /** messages in the mailbox now */
+  exists: number;
+  /** the server offers IDLE, so waitForChange wakes on new mail */
+  idle: boolean;
+  /** the connection is encrypted (implicit TLS or STARTTLS) */
+  tls: boolean;
+}
+
+/** See Mailbox.sizes. */
+export const SMALL_MESSAGE = 64 * 1024;
+
+export type UidQuery = { all: true } | { unseen: true } | { above: number };
+
+export interface Mailbox {
+  /** Opens (first call) or refreshes the mailbox; also clears the "changed" mark. */
+  open(): Promise<MailboxInfo>;
+  /** UIDs matching the query, ascending. `above` filters itself (a UID range N:* always
+   *  returns the last message, even when every UID is below N). */
+  search(query: UidQuery): Promise<number[]>;
+  /** UID and size for the given UIDs, ascending. The size is RFC822.SIZE, or may be just
+   *  SMALL_MESSAGE for a message no larger than that: an upper bound is all the collector needs
+   *  to bound a FETCH, and the exact size of a message held whole is its length. A message gone
+   *  meanwhile may be left out, or listed and then missing from fetchSources/streamSource. */
+  sizes(uids: number[]): Promise<{ uid: number; size: number }[]>;
+  /** Whole sources, collected before anything else is sent (imapflow#284). */
+  fetchSources(uids: number[]): Promise<{ uid: number; source: Buffer }[]>;
+  /** The source of one message as a stream of chunks, for messages too large to hold. */
+  streamSource(uid: number): Promise<AsyncIterable<Uint8Array> | null>;
+  /** Resolves "changed" when new mail arrived since the last open(), "timeout" after `ms`,
+   *  "aborted" on signal; rejects when the connection is lost. */
+  waitForChange(ms: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted">;
+  close(): Promise<void>;
+}
+
+export interface ImapSettings {
+  endpoint: Endpoint;
+  login: string;
+  password: string;
+  ca: string[] | undefined;
+  path?: string;
+  /** receives imapflow's log lines (already formatted); undefined = no protocol log */
+  debug?: (line: string) => void;
+  /** restart IDLE this often (some servers drop IDLE after ~29 min) */
+  maxIdleMs?: number;
+}
+
+export class ImapMailbox implements Mailbox {
+  private changed = false;
+  private lost: Error | null = null;
+  private listeners = new Set<() => void>();
+  private idling: Promise<unknown> | null = null;
+  /** UIDs over SMALL_MESSAGE among those from `from` up to `upTo` (see sizes); reset by open() */
+  private large: { from: number; upTo: number; uids: Set<number> } | null = null;
+
+  private constructor(private readonly client: ImapFlow, private readonly path: string) {
+    client.on("exists", () => this.signal(() => (this.changed = true)));
+    client.on("close", () => this.signal(() => (this.lost ??= new Error("the server closed the connection"))));
+    client.on("error", (err: Error) => this.signal(() => (this.lost ??= err)));
+  }
+
+  /** Connects and logs in; throws imapflow's errors (authenticationFailed, TLS codes, ECONNREFUSED…). */
+  static async connect(settings: ImapSettings): Promise<ImapMailbox> {
+    const { endpoint } = settings;
+    const secure = usesImplicitTls(endpoint, 993);
+    const client = new ImapFlow({
+      host: endpoint.host,
+      port: endpoint.port,
+      secure,
+      // starttls: required; auto on a non-993 port: used when offered
+      ...(endpoint.security === "starttls" ? { doSTARTTLS: true } : {}),
+      tls: tlsOptions(endpoint.host, settings.ca),
+      auth: { user: settings.login, pass: settings.password },
+      logger: settings.debug ? debugLogger(settings.debug) : false,
+      disableAutoIdle: true,
+      maxIdleTime: settings.maxIdleMs ?? 5 * 60_000,
+      connectionTimeout: 30_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 10 * 60_000,
+      clientInfo: { name: "Mailer collector" },
+    } as ConstructorParameters<typeof ImapFlow>[0]);
+    // an 'error' event without a listener would throw out of the event loop
+    client.on("error", () => {});
+    await client.connect();
+    return new ImapMailbox(client, settings.path ?? "INBOX");
+  }
+
+  async open(): Promise<MailboxInfo> {
+    this.throwIfLost();
+    this.changed = false;
+    this.large = null;
+    if (!this.client.mailbox || this.client.mailbox.path !== this.path) {
+      await this.client.mailboxOpen(this.path, { readOnly: true });
+    } else {
+      await this.client.noop(); // ends IDLE and collects pending EXISTS
+      this.changed = false;
+    }
+    const box = this.client.mailbox;
+    if (!box) throw new Error(`mailbox ${this.path} could not be opened`);
+    return { uidValidity: Number(box.uidValidity), exists: box.exists, idle: this.client.capabilities.has("IDLE"), tls: this.client.secureConnection };
+  }
+
+  async search(query: UidQuery): Promise<number[]> {
+    this.throwIfLost();
+    let uids: number[] | false | undefined;
+    if ("above" in query) {
+      uids = await this.client.search({ uid: `${query.above + 1}:*` }, { uid: true });
+      uids = (uids || []).filter((uid) => uid > query.above);
+    } else if ("unseen" in query) {
+      uids = await this.client.search({ seen: false }, { uid: true });
+    } else {
+      uids = await this.client.search({ all: true }, { uid: true });
+    }
+    return [...new Set(uids || [])].sort((a, b) => a - b);
+  }
+
+  async sizes(uids: number[]): Promise<{ uid: number; size: number }[]> {
+    if (uids.length === 0) return [];
+    this.throwIfLost();
+    // A FETCH of RFC822.SIZE for every UID cost imapflow about as much as fetching the ~1 KB
+    // sources themselves (0.5 s of 10,000), and a SEARCH per batch costs the sandbox server a
+    // scan of the mailbox each time. One SEARCH LARGER per check, answered in one line, tells
+    // which messages need their real size; a message's size never changes, so the answer
+    // holds for every UID it covered until the next open().
+    let min = uids[0]!;
+    let max = uids[0]!;
+    for (const uid of uids) (min = Math.min(min, uid)), (max = Math.max(max, uid));
+    if (!this.large || min < this.large.from || max > this.large.upTo) {
+      const found = (await this.client.search({ uid: `${min}:*`, larger: SMALL_MESSAGE }, { uid: true })) || [];
+      // covers every message with a UID ≥ min that existed when the mailbox was opened (UIDs
+      // below its UIDNEXT then; UIDNEXT only grows) or that is asked about now
+      const uidNext = Number(this.client.mailbox ? this.client.mailbox.uidNext : 0) || 0;
+      this.large = { from: min, upTo: Math.max(max, uidNext - 1), uids: new Set(found) };
+    }
+    const out = new Map<number, number>();
+    const large: number[] = [];
+    for (const uid of uids) {
+      if (this.large.uids.has(uid)) large.push(uid);
+      else out.set(uid, SMALL_MESSAGE);
+    }
+    if (large.length > 0) {
+      for (const uid of large) out.delete(uid);
+      for await (const m of this.client.fetch(uidSet(large), { uid: true, size: true }, { uid: true })) out.set(m.uid, m.size ?? SMALL_MESSAGE);
+    }
+    return [...out].map(([uid, size]) => ({ uid, size })).sort((a, b) => a.uid - b.uid);
+  }
+
+  async fetchSources(uids: number[]): Promise<{ uid: number; source: Buffer }[]> {
+    if (uids.length === 0) return [];
+    const out: { uid: number; source: Buffer }[] = [];
+    for await (const m of this.client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
+      if (m.source) out.push({ uid: m.uid, source: m.source });
+    }
+    return out.sort((a, b) => a.uid - b.uid);
+  }
+
+  async streamSource(uid: number): Promise<AsyncIterable<Uint8Array> | null> {
+    this.throwIfLost();
+    const { content } = await this.client.download(String(uid), undefined, { uid: true });
+    return (content as AsyncIterable<Uint8Array> | undefined) ?? null;
+  }
+
+  async waitForChange(ms: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted"> {
+    this.throwIfLost();
+    if (this.changed) return "changed";
+    if (signal.aborted) return "aborted";
+    if (this.client.capabilities.has("IDLE") && !this.idling) {
+      // IDLE runs until the next command; imapflow ends it (DONE) by itself then
+      this.idling = this.client.idle().catch(() => {}).finally(() => (this.idling = null));
+    }
+    return await new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        this.listeners.delete(check);
+      };
+      const check = () => {
+        if (this.lost) {
+          done();
+          reject(this.lost);
+        } else if (this.changed) {
+          done();
+          resolve("changed");
+        }
+      };
+      const onAbort = () => {
+        done();
+        resolve("aborted");
+      };
+      const timer = setTimeout(() => {
+        done();
+        resolve("timeout");
+      }, ms);
+      signal.addEventListener("abort", onAbort);
+      this.listeners.add(check);
+    });
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.lost) await this.client.logout();
+    } catch {
+      // closing anyway
+    }
+    this.client.close();
+  }
+
+  private signal(update: () => void): void {
+    update();
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  private throwIfLost(): void {
+    if (this.lost) throw this.lost;
+  }
+}
+
+/** "1:5,7,9:10" — a compact UID set for a sorted list. */
+export function uidSet(uids: number[]): string {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}:${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/** imapflow logger → one readable line per entry: "C: …" / "S: …" for the conversation. */
+function debugLogger(write: (line: string) => void) {
+  const emit = (level: string) => (entry: unknown) => {
+    const e = (entry ?? {}) as { src?: string; msg?: string; err?: { message?: string } };
+    if (e.src === "s" || e.src === "c") {
+      write(`${e.src === "s" ? "S" : "C"}: ${e.msg ?? ""}`);
+    } else {
+      write(`[imap ${level}] ${e.msg ?? JSON.stringify(entry)}${e.err?.message ? ` (${e.err.message})` : ""}`);
+    }
+  };
+  return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
+}

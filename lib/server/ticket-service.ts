@@ -1,0 +1,116 @@
+// One request, from a parsed line to a reply: validate → rate limits → ticket number → the
+// user's message → the admin's copy. Transport-agnostic: the TCP server feeds it lines, tests
+// feed it directly, and the mail goes through the MailSender interface.
+import type { DeliveryOutcome, Outbox } from "./outbox";
+import { errorReply, parseRequest, type Reply } from "../wire/protocol";
+import type { RateLimiter } from "./rate-limit";
+import type { MailSender } from "./smtp";
+import { formatSubject } from "../shared/subject";
+import { validateEmail, validateMessage } from "../wire/validate";
+
+export interface TicketServiceDeps {
+  adminEmail: string;
+  maxMessageChars: number;
+  sender: MailSender;
+  outbox: Outbox;
+  issueTicket: () => string;
+  perClient: RateLimiter;
+  perRecipient: RateLimiter;
+  /** loud problems (e.g. a disk error while queueing) */
+  logError: (line: string) => void;
+}
+
+export interface Outcome {
+  reply: Reply;
+  /** for the one-line request log: never message text */
+  ticket?: string;
+  admin?: DeliveryOutcome;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export class TicketService {
+  constructor(private readonly d: TicketServiceDeps) {}
+
+  /** Handles one request line from `clientIp`. Never throws: failures become INTERNAL. */
+  async handle(line: string, clientIp: string): Promise<Outcome> {
+    try {
+      return await this.process(line, clientIp);
+    } catch (err) {
+      this.d.logError(`internal error while handling a request: ${(err as Error)?.stack ?? err}`);
+      return { reply: errorReply("INTERNAL", "the server hit an internal error and did not send anything — try again; if it persists, tell the administrator (details are in the server's log)") };
+    }
+  }
+
+  private async process(line: string, clientIp: string): Promise<Outcome> {
+    const parsed = parseRequest(line);
+    if (!parsed.ok) return { reply: parsed.reply };
+    const email = validateEmail(parsed.request.email);
+    if (!email.ok) return { reply: errorReply(email.code, email.error, { field: "email" }) };
+    const message = validateMessage(parsed.request.message, this.d.maxMessageChars);
+    if (!message.ok) return { reply: errorReply(message.code, message.error, { field: "message" }) };
+
+    // Rate limits count requests that reach the mail step; both are checked before either counts.
+    const recipientKey = email.value.asciiAddress.toLowerCase();
+    const byClient = this.d.perClient.check(clientIp);
+    if (!byClient.ok) {
+      return {
+        reply: errorReply(
+          "RATE_LIMITED",
+          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
+          { retryAfter: byClient.retryAfter },
+        ),
+      };
+    }
+    const byRecipient = this.d.perRecipient.check(recipientKey);
+    if (!byRecipient.ok) {
+      return {
+        reply: errorReply(
+          "RATE_LIMITED",
+          `too many tickets for ${email.value.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
+          { field: "email", retryAfter: byRecipient.retryAfter },
+        ),
+      };
+    }
+    this.d.perClient.record(clientIp);
+    this.d.perRecipient.record(recipientKey);
+
+    const ticket = this.d.issueTicket();
+    const subject = formatSubject(ticket);
+    const text = message.value;
+    const adminCopy = { from: this.d.adminEmail, to: this.d.adminEmail, replyTo: email.value.asciiAddress, subject, text };
+    // The admin's copy is queued durably, held, BEFORE the person's mail goes out: a crash after
+    // the SMTP server accepted the person's mail can then never lose the admin's copy.
+    let id: string;
+    try {
+      id = await this.d.outbox.enqueue(ticket, adminCopy, { held: true });
+    } catch (err) {
+      this.d.logError(`outbox: cannot queue the admin copy of ticket ${ticket}: ${(err as Error).message} — refusing the request, nothing was sent`);
+      return {
+        reply: errorReply("INTERNAL", "the server cannot write its outbox (a disk problem on the server), so nothing was sent — try again later; the administrator has been told"),
+      };
+    }
+    const sent = await this.d.sender.send({ from: this.d.adminEmail, to: email.value.asciiAddress, subject, text });
+    if (!sent.ok) {
+      // The admin gets nothing: no ticket exists for the person.
+      this.cancelQuietly(id, ticket);
+      return {
+        reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.reason}`, sent.kind === "recipient" ? { field: "email" } : {}),
+      };
+    }
+    this.d.outbox.release(id);
+    const admin = await this.d.outbox.deliver(id);
+    return { reply: { status: "OK", ticket }, ticket, admin };
+  }
+
+  private cancelQuietly(id: string, ticket: string): void {
+    try {
+      this.d.outbox.cancel(id);
+    } catch (err) {
+      // Worst case after a restart: the admin hears of a request whose mail failed.
+      this.d.logError(`outbox: cannot cancel the held admin copy of ticket ${ticket}: ${(err as Error).message}`);
+    }
+  }
+}

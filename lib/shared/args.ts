@@ -1,0 +1,93 @@
+// One command-line parser for every program and script: node:util parseArgs, one usage-error
+// format ("PROGRAM: what is wrong — Try: bun PROGRAM --help", exit 2), and --help / --version
+// answered before anything else is loaded. No heavy imports here, on purpose: `--help` of the
+// server and the collector must start as fast as Bun itself.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import pkg from "../../package.json" with { type: "json" };
+import { EXIT, MailerError, messageOf } from "./errors";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface CommandSpec {
+  /** how a person runs it, after `bun `: "server.ts", "scripts/sandbox.ts" */
+  program: string;
+  /** the whole --help text */
+  usage: string;
+  /** the program's own options; --help/-h and --version are added */
+  options: Options;
+  /** takes positional arguments (default: none) */
+  positionals?: boolean;
+}
+
+export type CommandLine = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+export type ParsedCommandLine = { action: "run"; line: CommandLine } | { action: "exit"; code: number; stdout?: string; stderr?: string };
+
+export const VERSION = `mailer ${pkg.version}`;
+
+/** The one usage-error line. */
+export function usageError(spec: Pick<CommandSpec, "program">, what: string): string {
+  return `${spec.program}: ${what} — Try: bun ${spec.program} --help`;
+}
+
+export function parseCommandLine(spec: CommandSpec, argv: string[]): ParsedCommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...spec.options, help: { type: "boolean", short: "h" }, version: { type: "boolean" } },
+      allowPositionals: spec.positionals === true,
+      strict: true,
+    });
+  } catch (err) {
+    return { action: "exit", code: EXIT.USAGE, stderr: usageError(spec, describeParseError(err)) };
+  }
+  if (parsed.values.help) return { action: "exit", code: EXIT.OK, stdout: spec.usage };
+  if (parsed.values.version) return { action: "exit", code: EXIT.OK, stdout: VERSION };
+  return { action: "run", line: { values: parsed.values as CommandLine["values"], positionals: parsed.positionals } };
+}
+
+/** parseArgs's messages are long and name its own API; say what is wrong in the program's words. */
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const quoted = /'([^']+)'/.exec(e.message ?? "")?.[1] ?? "";
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${quoted}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /argument missing/.test(e.message ?? "") ? `${quoted.split(" ")[0]} needs a value` : `${quoted.split(" ")[0]} takes no value`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument ${JSON.stringify(quoted)}`;
+    default:
+      return messageOf(err);
+  }
+}
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/**
+ * Parses the command line and runs the program, turning --help, --version, usage errors and a
+ * thrown MailerError into output and an exit code. The entry point exits with what this returns.
+ */
+export async function runCommand(spec: CommandSpec, argv: string[], run: (line: CommandLine) => Promise<number>, io: Io = consoleIo): Promise<number> {
+  const parsed = parseCommandLine(spec, argv);
+  if (parsed.action === "exit") {
+    if (parsed.stdout !== undefined) io.out(parsed.stdout);
+    if (parsed.stderr !== undefined) io.err(parsed.stderr);
+    return parsed.code;
+  }
+  try {
+    return await run(parsed.line);
+  } catch (err) {
+    if (err instanceof MailerError) {
+      io.err(err.kind === "usage" ? usageError(spec, err.message) : err.message);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,198 @@
+import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Outbox } from "../../lib/server/outbox";
+import { RateLimiter } from "../../lib/server/rate-limit";
+import { parseSubject } from "../../lib/shared/subject";
+import { TicketService } from "../../lib/server/ticket-service";
+import { TicketAllocator } from "../../lib/server/tickets";
+import { tempDir } from "../helpers/env";
+import { down, FakeSender, refused } from "../fakes/fake-sender";
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const ADMIN = "admin@mailer.test";
+
+function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number; now?: () => number } = {}) {
+  const dir = tempDir();
+  const sender = opts.sender ?? new FakeSender();
+  const errors: string[] = [];
+  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: (l) => errors.push(l) });
+  cleanups.push(dir.cleanup, () => outbox.stop());
+  const tickets = new TicketAllocator(dir.path);
+  const service = new TicketService({
+    adminEmail: ADMIN,
+    maxMessageChars: 100,
+    sender,
+    outbox,
+    issueTicket: () => tickets.issue(),
+    perClient: new RateLimiter(opts.perMinute ?? 0, 60_000, opts.now),
+    perRecipient: new RateLimiter(opts.perHour ?? 0, 3_600_000, opts.now),
+    logError: (l) => errors.push(l),
+  });
+  return { service, sender, outbox, errors };
+}
+const req = (email: string, message: string) => JSON.stringify({ email, message });
+
+test("OK: the user's message, then the admin's copy with Reply-To; subject round-trips", async () => {
+  const { service, sender } = setup();
+  const out = await service.handle(req("  ivan@Пример.рф ", "Привет, мир 👋\r\nвторая строка  \n"), "127.0.0.1");
+  expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
+  expect(out.admin).toBe("sent");
+  expect(sender.sent.length).toBe(2);
+  const [user, admin] = sender.sent;
+  expect(user).toEqual({ from: ADMIN, to: "ivan@xn--e1afmkfd.xn--p1ai", subject: "[Ticket #10001] Mailer", text: "Привет, мир 👋\nвторая строка" });
+  expect(admin).toMatchObject({ from: ADMIN, to: ADMIN, replyTo: "ivan@xn--e1afmkfd.xn--p1ai", subject: user!.subject, text: user!.text });
+  expect(parseSubject(admin!.subject)).toEqual({ ticket: "10001", reply: false });
+});
+
+test("validation errors name the field and send nothing", async () => {
+  const { service, sender } = setup();
+  const bad = await service.handle(req("not-an-address", "hi"), "127.0.0.1");
+  expect(bad.reply).toMatchObject({ status: "ERROR", code: "INVALID_EMAIL", field: "email" });
+  const injected = await service.handle(req("a@example.com\r\nBcc: evil@example.org", "hi"), "127.0.0.1");
+  expect(injected.reply).toMatchObject({ code: "INVALID_EMAIL", field: "email" });
+  const empty = await service.handle(req("a@example.com", "  \n "), "127.0.0.1");
+  expect(empty.reply).toMatchObject({ code: "INVALID_MESSAGE", field: "message" });
+  const long = await service.handle(req("a@example.com", "x".repeat(101)), "127.0.0.1");
+  expect(long.reply).toMatchObject({ code: "INVALID_MESSAGE" });
+  const shape = await service.handle('{"email":1}', "127.0.0.1");
+  expect(shape.reply).toMatchObject({ code: "BAD_REQUEST" });
+  expect(sender.attempts).toEqual([]);
+});
+
+test("the user's message refused: MAIL_FAILED with the server's reason, and the admin gets nothing", async () => {
+  const sender = new FakeSender(() => refused("the SMTP server at h:25 refused the recipient nobody@example.com: 550 5.1.1 User unknown"));
+  const { service, outbox } = setup({ sender });
+  const out = await service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toMatchObject({ status: "ERROR", code: "MAIL_FAILED", field: "email" });
+  expect((out.reply as { error: string }).error).toContain("550 5.1.1 User unknown");
+  expect(sender.attempts.length).toBe(1);
+  expect(outbox.pending).toEqual([]);
+});
+
+test("SMTP down: MAIL_FAILED that says so, no field", async () => {
+  const { service } = setup({ sender: new FakeSender(() => down()) });
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toEqual({ status: "ERROR", code: "MAIL_FAILED", error: expect.stringContaining("connection refused") });
+});
+
+test("the admin copy failing still answers OK: the copy is queued durably", async () => {
+  const sender = new FakeSender((m) => (m.to === ADMIN ? down() : { ok: true, messageId: "<u>", response: "250" }));
+  const { service, outbox } = setup({ sender });
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
+  expect(out.admin).toBe("queued");
+  expect(outbox.pending.map((e) => e.ticket)).toEqual(["10001"]);
+});
+
+test("1,000 concurrent requests, sends finishing out of order: 1,000 unique tickets", async () => {
+  const sender = new FakeSender(undefined, () => Math.floor(Math.random() * 5));
+  const { service } = setup({ sender });
+  const outs = await Promise.all(Array.from({ length: 1000 }, (_, i) => service.handle(req(`u${i}@example.com`, `m${i}`), `10.0.${i % 250}.1`)));
+  const tickets = outs.map((o) => (o.reply.status === "OK" ? o.reply.ticket : "error"));
+  expect(tickets.filter((t) => t === "error")).toEqual([]);
+  expect(new Set(tickets).size).toBe(1000);
+  expect(sender.sent.length).toBe(2000);
+}, 20_000);
+
+test("rate limits: per client per minute and per recipient per hour, with retryAfter", async () => {
+  let t = 0;
+  const { service, sender } = setup({ perMinute: 2, perHour: 3, now: () => t });
+  expect((await service.handle(req("a@example.com", "1"), "10.0.0.1")).reply.status).toBe("OK");
+  expect((await service.handle(req("b@example.com", "2"), "10.0.0.1")).reply.status).toBe("OK");
+  const limited = await service.handle(req("c@example.com", "3"), "10.0.0.1");
+  expect(limited.reply).toMatchObject({ code: "RATE_LIMITED", retryAfter: 60 });
+  expect((limited.reply as { error: string }).error).toMatch(/10\.0\.0\.1 .*2 tickets per minute.*try again in 60 seconds/);
+  // Refused requests do not count: an invalid request is not rate limited and costs nothing.
+  expect((await service.handle(req("bad", "x"), "10.0.0.1")).reply).toMatchObject({ code: "INVALID_EMAIL" });
+
+  // Per recipient, across clients; case of the address does not matter.
+  expect((await service.handle(req("A@example.com", "4"), "10.0.0.2")).reply.status).toBe("OK");
+  const r2 = await service.handle(req("a@EXAMPLE.com", "5"), "10.0.0.3");
+  expect(r2.reply.status).toBe("OK");
+  const r3 = await service.handle(req("a@example.com", "6"), "10.0.0.4");
+  expect(r3.reply).toMatchObject({ code: "RATE_LIMITED", field: "email", retryAfter: 3600 });
+  t += 61_000;
+  expect((await service.handle(req("c@example.com", "7"), "10.0.0.1")).reply.status).toBe("OK");
+  expect(sender.sent.length).toBe(2 * 5);
+});
+
+test("an exception inside becomes INTERNAL, logged, without details for the client", async () => {
+  const dir = tempDir();
+  cleanups.push(dir.cleanup);
+  const errors: string[] = [];
+  const sender = new FakeSender();
+  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: () => {} });
+  cleanups.push(() => outbox.stop());
+  const service = new TicketService({
+    adminEmail: ADMIN, maxMessageChars: 100, sender, outbox,
+    issueTicket: () => { throw new Error("EIO: disk on fire"); },
+    perClient: new RateLimiter(0, 1), perRecipient: new RateLimiter(0, 1),
+    logError: (l) => errors.push(l),
+  });
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toMatchObject({ status: "ERROR", code: "INTERNAL" });
+  expect((out.reply as { error: string }).error).not.toContain("disk on fire");
+  expect(errors.join("\n")).toContain("disk on fire");
+  expect(sender.attempts).toEqual([]);
+});
+
+test("the admin copy is queued durably BEFORE the person's mail is sent: a crash after acceptance loses nothing", async () => {
+  const dir = tempDir();
+  cleanups.push(dir.cleanup);
+  let journalAtUserSend = "";
+  // The "crash": the person's mail is accepted, then the process dies before anything else runs.
+  const sender = new FakeSender((m) => {
+    if (m.to !== ADMIN) journalAtUserSend = readFileSync(join(dir.path, "outbox.jsonl"), "utf8");
+    return { ok: true, messageId: "<u>", response: "250" };
+  });
+  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: () => {} });
+  const tickets = new TicketAllocator(dir.path);
+  const service = new TicketService({
+    adminEmail: ADMIN, maxMessageChars: 100, sender, outbox, issueTicket: () => tickets.issue(),
+    perClient: new RateLimiter(0, 60_000), perRecipient: new RateLimiter(0, 3_600_000), logError: () => {},
+  });
+  await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  const queued = journalAtUserSend.trim().split("\n").map((l) => JSON.parse(l));
+  expect(queued).toMatchObject([{ op: "queued", ticket: "10001" }]);
+  expect(queued[0].mail).toMatchObject({ to: ADMIN, replyTo: "a@example.com" });
+  await outbox.stop();
+});
+
+test("a held copy is never sent by the retry timer while the person's mail is in flight, and cancelled if it fails", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sender = new FakeSender(async (m) => {
+    if (m.to !== ADMIN) {
+      await gate;
+      return refused("550 5.1.1 User unknown");
+    }
+    return { ok: true, messageId: "<a>", response: "250" };
+  });
+  const { service, outbox } = setup({ sender });
+  const pendingReply = service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
+  await Bun.sleep(5);
+  await outbox.retryAll(); // the periodic retry fires while the person's mail is in flight
+  expect(sender.sent.filter((m) => m.to === ADMIN)).toEqual([]);
+  release();
+  expect((await pendingReply).reply).toMatchObject({ code: "MAIL_FAILED" });
+  await outbox.retryAll();
+  expect(sender.attempts.filter((m) => m.to === ADMIN)).toEqual([]);
+  expect(outbox.pending).toEqual([]);
+});
+
+test("an outbox that cannot be written refuses the request with INTERNAL and sends nothing", async () => {
+  const { service, sender, outbox, errors } = setup();
+  outbox.enqueue = async () => {
+    throw new Error("ENOSPC: no space left on device");
+  };
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toMatchObject({ status: "ERROR", code: "INTERNAL" });
+  expect((out.reply as { error: string }).error).toContain("cannot write its outbox");
+  expect(sender.attempts).toEqual([]);
+  expect(errors.join("\n")).toContain("ENOSPC");
+});
