@@ -1,11 +1,12 @@
-// Load generator for the ticket server's wire protocol (NDJSON over TCP, see DESIGN "Wire
+// Load generator for the ticket server's wire protocol (NDJSON over TCP, README "Wire
 // protocol"). Closed loop: each connection sends one request, waits for its reply line, then
 // sends the next, until `total` requests have been answered across all connections. Also holds
 // many idle connections open for the capacity test. Usable as a module or as a CLI that prints
-// one JSON line (so it runs in a process of its own, apart from server and sink):
-//   bun bench/load.ts closed --port P --connections C --total N [--host H] [--warmup W]
-//   bun bench/load.ts idle   --port P --count N [--host H]      (SIGUSR2 → status line, SIGTERM → result)
+// one JSON line (so it runs in a process of its own, apart from server and sink); its command
+// line is LOAD_COMMAND at the end.
 import type { Socket } from "bun";
+import { runCommand, type CommandLine, type CommandSpec } from "../lib/shared/args";
+import { MailerError } from "../lib/shared/errors";
 
 export interface ClosedLoopResult {
   total: number;
@@ -54,7 +55,7 @@ export async function closedLoop(opts: { host?: string; port: number; connection
     s.data.busy = true;
     s.data.sentAt = performance.now();
     const n = s.write(line);
-    s.data.pending = n < line.length ? line.slice(n) : ""; // write() may accept part (NOTES: Bun TCP)
+    s.data.pending = n < line.length ? line.slice(n) : ""; // Bun's write() may take only part; the rest goes on drain
   };
 
   const started = performance.now();
@@ -176,34 +177,52 @@ export async function holdIdle(opts: { host?: string; port: number; count: numbe
   };
 }
 
-function arg(args: string[], name: string, fallback?: string): string {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? args[i + 1] : fallback;
-  if (v === undefined) { console.error(`load.ts: --${name} is required`); process.exit(2); }
-  return v;
-}
+const LOAD_COMMAND: CommandSpec = {
+  program: "bench/load.ts",
+  usage: `Usage: bun bench/load.ts closed --port P --connections C --total N [--host H] [--warmup W]
+       bun bench/load.ts idle   --port P --count N [--host H]      (SIGUSR2 → status line, SIGTERM → result)
 
-if (import.meta.main) {
-  const [mode, ...args] = process.argv.slice(2);
-  const host = arg(args, "host", "127.0.0.1");
-  const port = Number(arg(args, "port"));
+The benchmark's load generator (bun run bench starts it); prints one JSON line.`,
+  options: {
+    host: { type: "string" },
+    port: { type: "string" },
+    connections: { type: "string" },
+    total: { type: "string" },
+    warmup: { type: "string" },
+    count: { type: "string" },
+  },
+  positionals: true,
+};
+
+async function main(line: CommandLine): Promise<number> {
+  const arg = (name: string, fallback?: string): string => {
+    const v = line.values[name];
+    if (typeof v === "string") return v;
+    if (fallback === undefined) throw new MailerError("usage", `--${name} is required`);
+    return fallback;
+  };
+  const [mode, ...extra] = line.positionals;
+  if ((mode !== "closed" && mode !== "idle") || extra.length) throw new MailerError("usage", "the first argument is the mode: closed or idle");
+  const host = arg("host", "127.0.0.1");
+  const port = Number(arg("port"));
   if (mode === "closed") {
-    const warmup = Number(arg(args, "warmup", "0"));
-    const connections = Number(arg(args, "connections"));
+    const warmup = Number(arg("warmup", "0"));
+    const connections = Number(arg("connections"));
+    const total = Number(arg("total"));
     // Warm-up (not measured): fills the SMTP pool and JIT-compiles the hot paths on both sides.
     const w = warmup > 0 ? await closedLoop({ host, port, connections: Math.min(connections, warmup), total: warmup, request: (i) => makeRequest(1_000_000 + i) }) : null;
-    const r = await closedLoop({ host, port, connections, total: Number(arg(args, "total")) });
+    const r = await closedLoop({ host, port, connections, total });
     console.log(JSON.stringify({ result: { ...r, warmupOk: w?.ok ?? 0, warmupErrors: w?.errors ?? {} } }));
-    process.exit(0);
-  } else if (mode === "idle") {
-    const holder = await holdIdle({ host, port, count: Number(arg(args, "count")) });
-    const status = () => ({ opened: holder.opened, closed: holder.closed, errors: holder.errors });
-    console.log(JSON.stringify({ ready: status() }));
-    process.on("SIGUSR2", () => console.log(JSON.stringify({ status: status() })));
-    process.on("SIGTERM", () => { console.log(JSON.stringify({ result: status() })); holder.close(); process.exit(0); });
-    setInterval(() => {}, 1 << 30);
-  } else {
-    console.error("usage: bun bench/load.ts closed|idle --port P …");
-    process.exit(2);
+    return 0;
   }
+  const holder = await holdIdle({ host, port, count: Number(arg("count")) });
+  const status = () => ({ opened: holder.opened, closed: holder.closed, errors: holder.errors });
+  console.log(JSON.stringify({ ready: status() }));
+  process.on("SIGUSR2", () => console.log(JSON.stringify({ status: status() })));
+  const keepAlive = setInterval(() => {}, 1 << 30); // even when the server has closed every socket
+  return new Promise<number>((resolve) => {
+    process.on("SIGTERM", () => { console.log(JSON.stringify({ result: status() })); holder.close(); clearInterval(keepAlive); resolve(0); });
+  });
 }
+
+if (import.meta.main) process.exit(await runCommand(LOAD_COMMAND, Bun.argv.slice(2), main));

@@ -2,6 +2,7 @@
 // (some replies), ordinary mail, multipart (alternative text+HTML, mixed with an attachment),
 // and windows-1251 Cyrillic mail in quoted-printable or base64. Pure: same seed → same bytes.
 import { formatSubject } from "../lib/shared/subject";
+import { prng as seededPrng } from "../tests/helpers/kit";
 
 export type Kind = "ticket" | "reply" | "other";
 export type Shape = "plain" | "alternative" | "mixed" | "cp1251-qp" | "cp1251-b64";
@@ -19,16 +20,9 @@ export interface GeneratedMessage {
   messageId: string;
 }
 
-/** mulberry32: a tiny seeded PRNG, enough to make a varied but reproducible mix. */
+/** A reproducible stream in [0, 1) from the shared seeded PRNG. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededPrng(seed).next;
 }
 
 /** Encodes text as windows-1251 (ASCII, Cyrillic А–я, Ё/ё); other characters become "?". */

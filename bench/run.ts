@@ -1,71 +1,72 @@
-// `bun run bench [--quick] [--only server,capacity,collector,client,e2e] [--out FILE] [--dovecot]`
-// (--dovecot: include the Dovecot collector runs in quick mode too; the full run always tries them;
-//  --render bench/results/full-….json: rewrite the report from a saved run, measuring nothing)
+// `bun run bench` (options in BENCH_COMMAND below; README "Benchmarks").
 // Measures Mailer against the fastest thing that could do the same work on this machine, in
 // the same run, and writes BENCHMARKS.md (figures, machine, method). See bench/report.ts for
 // the layout and the method text; each measured party runs in a process of its own (proc.ts).
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { POOL_MAX_MESSAGES } from "../lib/server/smtp";
+import { runCommand, type CommandLine, type CommandSpec } from "../lib/shared/args";
+import { MailerError } from "../lib/shared/errors";
+import { onStopSignals } from "../lib/shared/shutdown";
 import { sendOne } from "./load";
+import { freePort } from "../tests/helpers/kit";
 import { BUN, REPO, benchEnv, cpuSeconds, procMemory, runHelper, sampleMemory, spawnChild, stopAll, type Child } from "./proc";
 import { renderReport, targets, type Capacity, type ClientStart, type CollectorSize, type EndToEnd, type LightLoad, type Results, type ServerLevel } from "./report";
 import { median, summarize } from "./stats";
 
-const argv = process.argv.slice(2);
-const QUICK = argv.includes("--quick");
-const onlyArg = argv.includes("--only") ? argv[argv.indexOf("--only") + 1] ?? "" : "";
-const OUT = argv.includes("--out") ? argv[argv.indexOf("--out") + 1]! : join(REPO, "BENCHMARKS.md");
 const SECTIONS = ["server", "capacity", "collector", "client", "e2e"] as const;
-const only = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
-for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) fail(`--only: unknown section "${s}" — use ${SECTIONS.join(",")}`);
 
-// --render FILE.json: rewrite the report from a saved run (bench/results/) with the current
-// bench/FINDINGS.md, measuring nothing.
-if (argv.includes("--render")) {
-  const saved = JSON.parse(readFileSync(argv[argv.indexOf("--render") + 1] ?? "", "utf8")) as Results;
-  const findings = join(import.meta.dir, "FINDINGS.md");
-  saved.findings = existsSync(findings) ? readFileSync(findings, "utf8") : undefined;
-  writeFileSync(OUT, renderReport(saved));
-  console.log(`wrote ${OUT} from ${argv[argv.indexOf("--render") + 1]}`);
-  process.exit(0);
+const BENCH_COMMAND: CommandSpec = {
+  program: "bench/run.ts",
+  usage: `Usage: bun bench/run.ts [--quick] [--only SECTIONS] [--out FILE] [--dovecot]    (bun run bench)
+       bun bench/run.ts --render bench/results/full-….json [--out FILE]
+
+Measures Mailer against the fastest thing that could do the same work on this machine, in the
+same run, and writes BENCHMARKS.md (figures, machine, method) and bench/results/*.json.
+
+Options:
+      --quick          fewer and smaller runs (minutes instead of an hour)
+      --only SECTIONS  comma-separated, of ${SECTIONS.join(",")} (default: all)
+      --out FILE       the report to write (default BENCHMARKS.md)
+      --dovecot        include the Dovecot collector runs in quick mode too (the full run always tries them)
+      --render FILE    rewrite the report from a saved run with the current bench/FINDINGS.md, measuring nothing
+  -h, --help           this text
+      --version        the version`,
+  options: {
+    quick: { type: "boolean" },
+    only: { type: "string" },
+    out: { type: "string" },
+    dovecot: { type: "boolean" },
+    render: { type: "string" },
+  },
+};
+
+function params(quick: boolean, dovecot: boolean) {
+  return quick
+    ? { serverTickets: 1000, warmup: 100, serverReps: 1, levels: [50, 200], light: 5, lightTickets: 300, idleConnections: 10_000, probes: 20,
+        collectorSizes: [1000], collectorReps: 1, clientRuns: 5, e2eSamples: 3, dovecot }
+    : { serverTickets: 10_000, warmup: 200, serverReps: 3, levels: [50, 200], light: 5, lightTickets: 2000, idleConnections: 10_000, probes: 50,
+        collectorSizes: [1000, 10_000], collectorReps: 3, clientRuns: 20, e2eSamples: 10, dovecot: true };
 }
-
-const P = QUICK
-  ? { serverTickets: 1000, warmup: 100, serverReps: 1, levels: [50, 200], light: 5, lightTickets: 300, idleConnections: 10_000, probes: 20,
-      collectorSizes: [1000], collectorReps: 1, clientRuns: 5, e2eSamples: 3, dovecot: argv.includes("--dovecot") }
-  : { serverTickets: 10_000, warmup: 200, serverReps: 3, levels: [50, 200], light: 5, lightTickets: 2000, idleConnections: 10_000, probes: 50,
-      collectorSizes: [1000, 10_000], collectorReps: 3, clientRuns: 20, e2eSamples: 10, dovecot: true };
 
 const LOGIN = "admin@mailer.test";
 const PASSWORD = "bench-password";
 const POOL_SIZE = 5;
-/** nodemailer's pool default (maxMessages 100) unless the server's transport says otherwise. */
-const MAX_MESSAGES = serverMaxMessages();
+/** the server's pool setting, so the SMTP limit is measured with the same connection renewal */
+const MAX_MESSAGES = POOL_MAX_MESSAGES;
 
 const MB = 1024 * 1024;
 const started = performance.now();
-const scratch = mkdtempSync(join(tmpdir(), "mailer-bench-"));
-
-function fail(message: string): never {
-  console.error(`bench: ${message}`);
-  process.exit(2);
-}
+// Set once by main() from the command line, before anything is measured.
+let QUICK = false;
+let P = params(false, true);
+let only = new Set<string>(SECTIONS);
+let scratch = "";
 
 function log(message: string) {
   const t = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
   console.log(`[${t}s] ${message}`);
-}
-
-/** pool maxMessages as lib/ configures it (looked up in the source so the limit stays in step). */
-function serverMaxMessages(): number | "Infinity" {
-  for (const file of ["lib/mailer.ts", "lib/smtp.ts", "lib/sender.ts", "lib/mail.ts", "lib/transport.ts"]) {
-    const path = join(REPO, file);
-    if (!existsSync(path)) continue;
-    const m = readFileSync(path, "utf8").match(/maxMessages\s*:\s*([A-Za-z0-9_.]+)/);
-    if (m) return m[1] === "Infinity" ? "Infinity" : Number.isFinite(Number(m[1])) ? Number(m[1]) : 100;
-  }
-  return 100;
 }
 
 function freshDir(name: string): string {
@@ -73,13 +74,6 @@ function freshDir(name: string): string {
   mkdirSync(join(dir, "logs"), { recursive: true });
   mkdirSync(join(dir, "state"), { recursive: true });
   return dir;
-}
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
 }
 
 /** Resolves once something accepts TCP connections on the port; fails if `child` exits first. */
@@ -547,25 +541,58 @@ async function section<T>(name: (typeof SECTIONS)[number], run: () => Promise<T>
   }
 }
 
-process.on("SIGINT", async () => { await stopAll(); rmSync(scratch, { recursive: true, force: true }); process.exit(130); });
+/** --render FILE: the report again from a saved run, with the current bench/FINDINGS.md. */
+function render(saved: string, out: string): number {
+  const results = JSON.parse(readFileSync(saved, "utf8")) as Results;
+  const findings = join(import.meta.dir, "FINDINGS.md");
+  results.findings = existsSync(findings) ? readFileSync(findings, "utf8") : undefined;
+  writeFileSync(out, renderReport(results));
+  console.log(`wrote ${out} from ${saved}`);
+  return 0;
+}
 
-const results: Results = { quick: QUICK, machine: machine(), durationSec: 0, params: { ...P, poolSize: POOL_SIZE, maxMessages: MAX_MESSAGES } };
-log(`${QUICK ? "quick" : "full"} run on ${results.machine.nproc} cores, Bun ${results.machine.bun}, load ${results.machine.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
-results.server = (await section("server", serverSection)) as Results["server"];
-results.capacity = (await section("capacity", capacitySection)) as Results["capacity"];
-results.collector = (await section("collector", collectorSection)) as Results["collector"];
-results.client = (await section("client", clientSection)) as Results["client"];
-results.e2e = (await section("e2e", e2eSection)) as Results["e2e"];
-await stopAll();
-results.machine.loadAfter = loadavg();
-results.durationSec = (performance.now() - started) / 1000;
-const findingsFile = join(import.meta.dir, "FINDINGS.md");
-if (existsSync(findingsFile)) results.findings = readFileSync(findingsFile, "utf8");
-mkdirSync(join(import.meta.dir, "results"), { recursive: true });
-writeFileSync(join(import.meta.dir, "results", `${QUICK ? "quick" : "full"}-${results.machine.date.replace(/[:]/g, "")}.json`), JSON.stringify(results, null, 1));
-writeFileSync(OUT, renderReport(results));
-rmSync(scratch, { recursive: true, force: true });
-console.log();
-for (const t of targets(results)) console.log(`${t.verdict.padEnd(4)}  ${t.what}: ${t.figure} (target ${t.target})`);
-log(`wrote ${OUT} (${results.durationSec.toFixed(0)} s)`);
-process.exit(0);
+async function measure(out: string): Promise<number> {
+  scratch = mkdtempSync(join(tmpdir(), "mailer-bench-"));
+  const removeHandlers = onStopSignals({
+    stop: async () => { await stopAll(); rmSync(scratch, { recursive: true, force: true }); process.exit(130); },
+    exit: (code) => process.exit(code),
+    log: (line) => console.error(`bench: ${line}`),
+  });
+  const results: Results = { quick: QUICK, machine: machine(), durationSec: 0, params: { ...P, poolSize: POOL_SIZE, maxMessages: MAX_MESSAGES } };
+  log(`${QUICK ? "quick" : "full"} run on ${results.machine.nproc} cores, Bun ${results.machine.bun}, load ${results.machine.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
+  results.server = (await section("server", serverSection)) as Results["server"];
+  results.capacity = (await section("capacity", capacitySection)) as Results["capacity"];
+  results.collector = (await section("collector", collectorSection)) as Results["collector"];
+  results.client = (await section("client", clientSection)) as Results["client"];
+  results.e2e = (await section("e2e", e2eSection)) as Results["e2e"];
+  await stopAll();
+  removeHandlers();
+  results.machine.loadAfter = loadavg();
+  results.durationSec = (performance.now() - started) / 1000;
+  const findingsFile = join(import.meta.dir, "FINDINGS.md");
+  if (existsSync(findingsFile)) results.findings = readFileSync(findingsFile, "utf8");
+  mkdirSync(join(import.meta.dir, "results"), { recursive: true });
+  writeFileSync(join(import.meta.dir, "results", `${QUICK ? "quick" : "full"}-${results.machine.date.replace(/[:]/g, "")}.json`), JSON.stringify(results, null, 1));
+  writeFileSync(out, renderReport(results));
+  rmSync(scratch, { recursive: true, force: true });
+  console.log();
+  for (const t of targets(results)) console.log(`${t.verdict.padEnd(4)}  ${t.what}: ${t.figure} (target ${t.target})`);
+  log(`wrote ${out} (${results.durationSec.toFixed(0)} s)`);
+  return 0;
+}
+
+async function main(line: CommandLine): Promise<number> {
+  const v = line.values;
+  const out = typeof v.out === "string" ? v.out : join(REPO, "BENCHMARKS.md");
+  if (typeof v.render === "string") return render(v.render, out);
+  const sections = typeof v.only === "string" ? v.only.split(",") : [...SECTIONS];
+  for (const name of sections) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new MailerError("usage", `--only: unknown section "${name}" — use ${SECTIONS.join(",")}`);
+  }
+  QUICK = v.quick === true;
+  P = params(QUICK, v.dovecot === true);
+  only = new Set(sections);
+  return measure(out);
+}
+
+process.exit(await runCommand(BENCH_COMMAND, Bun.argv.slice(2), main));

@@ -232,8 +232,8 @@ make_ca() {
 
 make_server_cert() {
   local d="$1"
-  # Names a client may use: localhost (the servername to pass with an IP host, see NOTES'
-  # Bun bug), 127.0.0.1, and the mail host of the test domain.
+  # Names a client may use: localhost (the servername to pass with an IP host, Bun's tls.connect
+  # refuses servername false and an IP), 127.0.0.1, and the mail host of the test domain.
   printf '%s\n' \
     "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \

@@ -1,13 +1,14 @@
 // Experiment behind bench/FINDINGS.md "Collector": what the parse hand-off costs. Fetches every
-// message in 200-UID units (as lib/mailbox.ts fetchSources does) and parses it with the
-// collector's own parser (lib/mail-text.ts parseMail):
+// message in 200-UID units (as lib/collector/imap-mailbox.ts fetchSources does) and parses it
+// with the collector's own parser (lib/shared/mail-text.ts parseMail):
 //   MODE=inline  on the main thread
-//   MODE=single  in a worker, one postMessage per message, next after the previous result (lib/parse-pool.ts shape)
+//   MODE=single  in a worker, one postMessage per message, next after the previous result (lib/collector/parse-pool.ts shape)
 //   MODE=batch   in a worker, one postMessage per 200-message unit
 //   MODE=none    fetch only
 // As a child: prints {"result":…}. As the driver: bun bench/experiments/parse-handoff.ts [messages=10000] [rounds=3]
 // compares the modes with the naive simpleParser loop and `bun collector.ts --once --all`.
 import { mkdtempSync, rmSync } from "node:fs";
+import { runCommand, type CommandSpec } from "../../lib/shared/args";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
@@ -88,7 +89,15 @@ async function driver(messages: number, rounds: number) {
 
 if (process.env.MODE) await child(process.env.MODE, Number(process.env.IMAP_PORT));
 else {
-  const [messages = 10_000, rounds = 3] = process.argv.slice(2).map(Number);
-  await driver(messages, rounds);
-  process.exit(0);
+  const EXPERIMENT: CommandSpec = {
+    program: "bench/experiments/parse-handoff.ts",
+    usage: "Usage: bun bench/experiments/parse-handoff.ts [MESSAGES=10000] [ROUNDS=3]",
+    options: {},
+    positionals: true,
+  };
+  process.exit(await runCommand(EXPERIMENT, Bun.argv.slice(2), async (line) => {
+    const [messages = 10_000, rounds = 3] = line.positionals.map(Number);
+    await driver(messages, rounds);
+    return 0;
+  }));
 }

@@ -1,14 +1,22 @@
 // Experiment behind bench/FINDINGS.md "Server throughput": the same server, STATE_DIR on the
 // normal temporary directory vs on tmpfs (/dev/shm, where fsync costs nothing), next to the
-// nodemailer limit, in interleaved rounds. Not part of `bun run bench`.
-//   bun bench/experiments/server-fsync.ts [connections=50] [tickets=10000] [rounds=3]
+// nodemailer limit, in interleaved rounds. Not part of `bun run bench`; usage in EXPERIMENT.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { POOL_MAX_MESSAGES } from "../../lib/server/smtp";
+import { runCommand, type CommandLine, type CommandSpec } from "../../lib/shared/args";
 import { BUN, benchEnv, runHelper, spawnChild } from "../proc";
 import { summarize } from "../stats";
 
-const [connections = 50, tickets = 10_000, rounds = 3] = process.argv.slice(2).map(Number);
+const EXPERIMENT: CommandSpec = {
+  program: "bench/experiments/server-fsync.ts",
+  usage: "Usage: bun bench/experiments/server-fsync.ts [CONNECTIONS=50] [TICKETS=10000] [ROUNDS=3]",
+  options: {},
+  positionals: true,
+};
+let connections = 50;
+let tickets = 10_000;
 const LOGIN = "admin@mailer.test";
 const PASSWORD = "bench-password";
 
@@ -48,18 +56,25 @@ async function server(base: string) {
 const limit = () =>
   withSink(async (port) => {
     const r = await runHelper([BUN, "bench/limit-smtp.ts"], {
-      env: benchEnv({ SINK_PORT: String(port), COUNT: String(tickets * 2), INFLIGHT: String(connections * 2), POOL_SIZE: "5", MAX_MESSAGES: "100", LOGIN, PASSWORD, ADMIN: LOGIN }),
+      env: benchEnv({ SINK_PORT: String(port), COUNT: String(tickets * 2), INFLIGHT: String(connections * 2), POOL_SIZE: "5", MAX_MESSAGES: String(POOL_MAX_MESSAGES), LOGIN, PASSWORD, ADMIN: LOGIN }),
     });
     return r.result.perSecond as number;
   });
 
-console.log(`${tickets} tickets over ${connections} connections; tickets/s (p50 / p99 ms) and the limit in tickets/s (messages/s ÷ 2)`);
-console.log("round | STATE_DIR in " + tmpdir() + " | STATE_DIR on /dev/shm | limit");
-for (let i = 1; i <= rounds; i++) {
-  const disk = await server(tmpdir());
-  const shm = await server("/dev/shm");
-  const lim = await limit();
-  const f = (x: { perSecond: number; latency: { p50: number; p99: number } }) => `${x.perSecond.toFixed(0)} (${x.latency.p50.toFixed(1)} / ${x.latency.p99.toFixed(1)})`;
-  console.log(`${i} | ${f(disk)} = ${((disk.perSecond * 2) / lim * 100).toFixed(0)}% | ${f(shm)} = ${((shm.perSecond * 2) / lim * 100).toFixed(0)}% | ${(lim / 2).toFixed(0)}`);
+async function main(line: CommandLine): Promise<number> {
+  const [c = 50, t = 10_000, rounds = 3] = line.positionals.map(Number);
+  connections = c;
+  tickets = t;
+  console.log(`${tickets} tickets over ${connections} connections; tickets/s (p50 / p99 ms) and the limit in tickets/s (messages/s ÷ 2)`);
+  console.log("round | STATE_DIR in " + tmpdir() + " | STATE_DIR on /dev/shm | limit");
+  for (let i = 1; i <= rounds; i++) {
+    const disk = await server(tmpdir());
+    const shm = await server("/dev/shm");
+    const lim = await limit();
+    const f = (x: { perSecond: number; latency: { p50: number; p99: number } }) => `${x.perSecond.toFixed(0)} (${x.latency.p50.toFixed(1)} / ${x.latency.p99.toFixed(1)})`;
+    console.log(`${i} | ${f(disk)} = ${((disk.perSecond * 2) / lim * 100).toFixed(0)}% | ${f(shm)} = ${((shm.perSecond * 2) / lim * 100).toFixed(0)}% | ${(lim / 2).toFixed(0)}`);
+  }
+  return 0;
 }
-process.exit(0);
+
+process.exit(await runCommand(EXPERIMENT, Bun.argv.slice(2), main));

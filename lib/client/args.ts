@@ -1,16 +1,16 @@
-// The client's command line: parsed before anything else is loaded, so `bun client.ts --help`
-// (and a usage error) costs no more than Bun's own start-up. No imports, on purpose.
+// The client's command line (README "Client"): its CommandSpec for lib/shared/args.ts and the
+// checks parseArgs cannot express. Only the light shared core is imported, on purpose, so
+// `bun client.ts --help` (and a usage error) costs no more than Bun's own start-up.
+import type { CommandLine, CommandSpec } from "../shared/args";
+import { MailerError } from "../shared/errors";
 
 export interface ClientArgs {
-  help: boolean;
   email?: string;
   message?: string;
   host?: string;
   port?: number;
   timeoutSec?: number;
 }
-
-export type ArgsResult = { ok: true; args: ClientArgs } | { ok: false; error: string };
 
 export const CLIENT_USAGE = `Usage:
   bun client.ts                                   ask for the address and the message (interactive)
@@ -24,60 +24,52 @@ Options:
       --port PORT        server port (default SERVER_PORT, else 50007)
       --timeout SECONDS  how long to wait for the server's answer (default 60)
   -h, --help             this text
+      --version          the version
 
 Exit codes: 0 accepted (the ticket number is printed), 1 refused (the reason is printed),
 2 usage or configuration error, 3 server unreachable or no answer in time.`;
 
-export function parseClientArgs(argv: string[]): ArgsResult {
-  const args: ClientArgs = { help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    const eq = raw.startsWith("--") ? raw.indexOf("=") : -1;
-    const flag = eq > 0 ? raw.slice(0, eq) : raw;
-    const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
-    const value = (): string | null => {
-      if (inline !== undefined) return inline;
-      const v = argv[i + 1];
-      if (v === undefined) return null;
-      i++;
-      return v;
-    };
-    switch (flag) {
-      case "-h":
-      case "--help":
-        args.help = true;
-        break;
-      case "-e":
-      case "--email":
-      case "-m":
-      case "--message":
-      case "--host":
-      case "--port":
-      case "--timeout": {
-        const v = value();
-        if (v === null) return { ok: false, error: `${flag} needs a value` };
-        if (flag === "-e" || flag === "--email") args.email = v;
-        else if (flag === "-m" || flag === "--message") args.message = v;
-        else if (flag === "--host") {
-          if (!v.trim()) return { ok: false, error: "--host needs a host name or address" };
-          args.host = v.trim();
-        } else if (flag === "--port") {
-          const n = Number(v);
-          if (!/^\d+$/.test(v) || n < 1 || n > 65535) return { ok: false, error: `--port ${JSON.stringify(v)} is not a port number (1–65535)` };
-          args.port = n;
-        } else {
-          const n = Number(v);
-          if (!/^\d+(\.\d+)?$/.test(v) || n <= 0) return { ok: false, error: `--timeout ${JSON.stringify(v)} is not a positive number of seconds` };
-          args.timeoutSec = n;
-        }
-        break;
-      }
-      default:
-        return { ok: false, error: raw.startsWith("-") ? `unknown option ${raw}` : `unexpected argument ${JSON.stringify(raw)} (put the message after --message, in quotes)` };
-    }
+export const CLIENT_COMMAND: CommandSpec = {
+  program: "client.ts",
+  usage: CLIENT_USAGE,
+  options: {
+    email: { type: "string", short: "e" },
+    message: { type: "string", short: "m" },
+    host: { type: "string" },
+    port: { type: "string" },
+    timeout: { type: "string" },
+  },
+  // accepted by parseArgs only to be refused below with a hint about quoting
+  positionals: true,
+};
+
+const usage = (what: string) => new MailerError("usage", what);
+
+/** The parsed command line, checked; a problem is a MailerError of kind "usage". */
+export function clientArgs(line: CommandLine): ClientArgs {
+  const v = line.values as Record<string, string | undefined>;
+  if (line.positionals.length) {
+    throw usage(`unexpected argument ${JSON.stringify(line.positionals[0])} (put the message after --message, in quotes)`);
   }
-  if ((args.email === undefined) !== (args.message === undefined)) {
-    return { ok: false, error: args.email === undefined ? "--message needs --email too" : "--email needs --message too" };
+  const args: ClientArgs = {};
+  if (v.email !== undefined) args.email = v.email;
+  if (v.message !== undefined) args.message = v.message;
+  if (v.host !== undefined) {
+    if (!v.host.trim()) throw usage("--host needs a host name or address");
+    args.host = v.host.trim();
   }
-  return { ok: true, args };
+  if (v.port !== undefined) {
+    const n = Number(v.port);
+    if (!/^\d+$/.test(v.port) || n < 1 || n > 65535) throw usage(`--port ${JSON.stringify(v.port)} is not a port number (1–65535)`);
+    args.port = n;
+  }
+  if (v.timeout !== undefined) {
+    const n = Number(v.timeout);
+    if (!/^\d+(\.\d+)?$/.test(v.timeout) || n <= 0) throw usage(`--timeout ${JSON.stringify(v.timeout)} is not a positive number of seconds`);
+    args.timeoutSec = n;
+  }
+  if ((v.email === undefined) !== (v.message === undefined)) {
+    throw usage(v.email === undefined ? "--message needs --email too" : "--email needs --message too");
+  }
+  return args;
 }

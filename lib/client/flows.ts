@@ -1,7 +1,7 @@
-// The client's command line and its two ways of working (DESIGN.md, "Client command line"):
-// one attempt (flags, or a pipe on stdin), or the interactive loop that asks again after an
-// error, keeping what was valid. Pure of process I/O: client.ts passes the prompter, the
-// sender and the output streams, so tests drive both flows directly.
+// The client's two ways of working (README "Client"): one attempt (flags, or a pipe on
+// stdin), or the interactive loop that asks again after an error, keeping what was valid.
+// Pure of process I/O: runClient passes the prompter, the sender and the output streams, so
+// tests drive both flows directly.
 import { EXIT } from "../shared/cli";
 import type { TicketOutcome } from "./connection";
 import type { Prompter } from "./prompt";
@@ -44,7 +44,7 @@ export async function runOnce(email: string, message: string, maxMessageChars: n
   }
   const outcome = await send(e.value.address, m.value);
   if (outcome.kind === "unreachable") {
-    out.err(outcome.reason);
+    out.err(outcome.error);
     return EXIT.UNREACHABLE;
   }
   const r = outcome.reply;
@@ -88,7 +88,7 @@ export async function runInteractive(p: Prompter, maxMessageChars: number, send:
     }
     const outcome = await send(email, message);
     if (outcome.kind === "unreachable") {
-      out.err(`✗ ${outcome.reason}`);
+      out.err(`✗ ${outcome.error}`);
       if (!(await again())) return EXIT.UNREACHABLE;
       continue;
     }

@@ -18,10 +18,11 @@ export class TerminalPrompter implements Prompter {
   private waiting: ((line: string | null) => void) | null = null;
   private ended = false;
 
+  /** `onInterrupt`: Ctrl-C at a prompt; the entry point exits (130), lib/ never does. */
   constructor(
+    private readonly onInterrupt: () => void,
     private readonly input: NodeJS.ReadStream = process.stdin,
     private readonly output: NodeJS.WriteStream = process.stdout,
-    private readonly onInterrupt: () => void = () => process.exit(130),
   ) {}
 
   private open(): Interface {

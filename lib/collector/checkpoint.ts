@@ -1,9 +1,10 @@
 // The collector's checkpoint in STATE_DIR: which mailbox (account + UIDVALIDITY), the highest
 // UID looked at, and the UIDs at or below it still to be logged. Written atomically (temp
 // file, fsync, rename, fsync of the directory), so a crash leaves the old or the new one,
-// never a torn file. The logs stay the record of what is done; see lib/log-index.ts.
+// never a torn file. The logs stay the record of what is done (lib/collector/log.ts).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { MailerError, messageOf } from "../shared/errors";
 import { acquirePidLock, replaceFileAsync, writeFileDurably } from "../shared/state-files";
 
 export const CHECKPOINT_FILE = "collector-checkpoint.json";
@@ -23,8 +24,6 @@ export interface Checkpoint {
   dedupeUpTo: number;
 }
 
-export class CheckpointError extends Error {}
-
 export function readCheckpoint(stateDir: string): Checkpoint | null {
   const path = join(stateDir, CHECKPOINT_FILE);
   let text: string;
@@ -32,7 +31,7 @@ export function readCheckpoint(stateDir: string): Checkpoint | null {
     text = readFileSync(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new CheckpointError(`cannot read the checkpoint ${path}: ${(err as Error).message} — check that STATE_DIR=${stateDir} is readable`);
+    throw new MailerError("state", `cannot read the checkpoint ${path}: ${(err as Error).message} — check that STATE_DIR=${stateDir} is readable`);
   }
   const value = safeJson(text);
   if (!isCheckpoint(value)) {
@@ -80,5 +79,9 @@ function isCheckpoint(v: unknown): v is Checkpoint {
 
 /** One collector per STATE_DIR: two would log every message twice. */
 export function acquireCollectorLock(stateDir: string): () => void {
-  return acquirePidLock(stateDir, { file: LOCK_FILE, holder: "Mailer collector", why: "two collectors would log every message twice", error: CheckpointError });
+  try {
+    return acquirePidLock(stateDir, { file: LOCK_FILE, holder: "Mailer collector", why: "two collectors would log every message twice", error: Error });
+  } catch (err) {
+    throw err instanceof MailerError ? err : new MailerError("state", messageOf(err));
+  }
 }

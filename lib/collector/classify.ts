@@ -1,5 +1,5 @@
 // A parsed message → the JSON Lines entry for success_request.log or error_request.log.
-// The ticket subject is recognised by lib/subject.ts, the same pair the server formats with.
+// The ticket subject is recognised by lib/shared/subject.ts, the same pair the server formats with.
 import type { AttachmentInfo, MailText } from "../shared/mail-text";
 import { parseSubject, subjectMismatchReason } from "../shared/subject";
 

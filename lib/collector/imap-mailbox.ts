@@ -1,5 +1,5 @@
 // The collector's view of an IMAP mailbox, behind a small interface: ImapMailbox (imapflow)
-// in production and integration tests, MemoryMailbox (lib/mailbox-memory.ts) in unit tests.
+// in production and integration tests, MemoryMailbox (tests/fakes/memory-mailbox.ts) in unit tests.
 // Every read is a peek: the mailbox is opened read-only (EXAMINE) and sources are fetched
 // with BODY.PEEK[], so the collector never sets \Seen or any other flag.
 import { ImapFlow } from "imapflow";
@@ -33,7 +33,8 @@ export interface Mailbox {
    *  to bound a FETCH, and the exact size of a message held whole is its length. A message gone
    *  meanwhile may be left out, or listed and then missing from fetchSources/streamSource. */
   sizes(uids: number[]): Promise<{ uid: number; size: number }[]>;
-  /** Whole sources, collected before anything else is sent (imapflow#284). */
+  /** Whole sources, collected before anything else is sent: imapflow cannot issue another
+   *  command while a FETCH is still being read (it would wait forever). */
   fetchSources(uids: number[]): Promise<{ uid: number; source: Buffer }[]>;
   /** The source of one message as a stream of chunks, for messages too large to hold. */
   streamSource(uid: number): Promise<AsyncIterable<Uint8Array> | null>;
@@ -127,11 +128,11 @@ export class ImapMailbox implements Mailbox {
   async sizes(uids: number[]): Promise<{ uid: number; size: number }[]> {
     if (uids.length === 0) return [];
     this.throwIfLost();
-    // A FETCH of RFC822.SIZE for every UID cost imapflow about as much as fetching the ~1 KB
-    // sources themselves (0.5 s of 10,000), and a SEARCH per batch costs the sandbox server a
-    // scan of the mailbox each time. One SEARCH LARGER per check, answered in one line, tells
-    // which messages need their real size; a message's size never changes, so the answer
-    // holds for every UID it covered until the next open().
+    // A FETCH of RFC822.SIZE for every UID costs imapflow about as much as fetching small
+    // sources themselves (bench/FINDINGS.md, "Moved from code comments"), and a SEARCH per
+    // batch costs the server a scan of the mailbox each time. One SEARCH LARGER per check,
+    // answered in one line, tells which messages need their real size; a message's size never
+    // changes, so the answer holds for every UID it covered until the next open().
     let min = uids[0]!;
     let max = uids[0]!;
     for (const uid of uids) (min = Math.min(min, uid)), (max = Math.max(max, uid));

@@ -75,13 +75,6 @@ export class CollectorLog {
     return counts;
   }
 
-  /** Appends (durably: fsync) in the given order, success entries then error entries. */
-  append(items: Classified[]): void {
-    this.write(items);
-    this.success!.syncNow();
-    this.error!.syncNow();
-  }
-
   /** Appends in the given order, success entries then error entries, without waiting for the
    *  disk: the entries count as logged from now on (a kill -9 keeps them), but only `sync()`
    *  makes them survive an OS crash — nothing may claim them done durably before it. */

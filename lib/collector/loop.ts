@@ -3,18 +3,17 @@
 // starts and once when it ends; stop for good on wrong credentials or an untrusted
 // certificate (retrying cannot fix those, and hammering a server with a bad password gets
 // accounts locked).
-import { EXIT } from "../shared/cli";
-import type { CheckResult, Collector } from "./collector";
-import { LocalStateError } from "./collector";
-import type { Mailbox, MailboxInfo } from "./imap-mailbox";
+import { EXIT, MailerError, messageOf } from "../shared/errors";
 import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
+import type { CheckResult, Collector } from "./collector";
+import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 
 export interface LoopOptions {
   connect: () => Promise<Mailbox>;
   collector: Collector;
   periodMs: number;
   once: boolean;
-  /** aborted by SIGINT/SIGTERM: the batch in hand is finished, then the loop ends with 0 */
+  /** aborted by a stop signal: the batch in hand is finished, then the loop ends with 0 */
   stop: AbortSignal;
   out: (line: string) => void;
   err: (line: string) => void;
@@ -25,11 +24,13 @@ export interface LoopOptions {
   onReady?: (info: MailboxInfo) => void;
 }
 
-export type ErrorKind = "auth" | "certificate" | "starttls" | "tlsmode" | "local" | "transient";
+/** Why a connection or a check failed; all but "transient" end the collector. */
+export type FailureCause = "auth" | "certificate" | "starttls" | "tlsmode" | "local" | "transient";
 
-export function errorKind(err: unknown): ErrorKind {
+export function errorKind(err: unknown): FailureCause {
   const e = err as { authenticationFailed?: boolean; tlsFailed?: boolean; code?: string; message?: string } | undefined;
-  if (err instanceof LocalStateError) return "local";
+  // the collector's own MailerErrors (logs, checkpoint, parser): this machine, not the server
+  if (err instanceof MailerError) return "local";
   if (e?.authenticationFailed) return "auth";
   if (isCertificateError(err)) return "certificate";
   if (e?.tlsFailed || /does not support STARTTLS/i.test(e?.message ?? "")) return "starttls";
@@ -44,6 +45,43 @@ function advice(err: unknown): string {
     return "no IMAP greeting came: if IMAP_PORT is an implicit-TLS port (993, or the server's own), set IMAP_SECURE=tls; otherwise check IMAP_HOST/IMAP_PORT";
   }
   return "is IMAP_HOST/IMAP_PORT right and the server up?";
+}
+
+type Where = LoopOptions["where"] & { server: string };
+
+/**
+ * What each cause ends with: the message, and through the MailerError kind the exit code
+ * (ERROR_EXIT). "transient" is retried by the watcher; only --once ends with it.
+ */
+const FAILURES: Record<FailureCause, (err: unknown, w: Where) => MailerError> = {
+  auth: (err, w) =>
+    new MailerError(
+      "auth",
+      `IMAP login to ${w.server} failed for EMAIL_LOGIN=${w.login}: the server said "${describeError(err)}". ` +
+        `Check EMAIL_PASSWORD (and EMAIL_LOGIN) in .env.local; the collector stops rather than retry a wrong password.`,
+    ),
+  certificate: (err, w) => new MailerError("tls", `The TLS certificate of the IMAP server ${w.server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`),
+  starttls: (err, w) =>
+    new MailerError(
+      "tls",
+      `IMAP_SECURE=starttls, but ${w.server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`,
+    ),
+  tlsmode: (err, w) =>
+    new MailerError(
+      "tls",
+      `${w.server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually 143): ` +
+        `set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls.`,
+    ),
+  // keeps its own kind ("local", "parser", "state"), so its own exit code
+  local: (err) => new MailerError(err instanceof MailerError ? err.kind : "local", `Stopped: ${messageOf(err)}`),
+  transient: (err, w) => new MailerError("unreachable", `Cannot check the IMAP server ${w.server}: ${describeError(err)} — ${advice(err)}`),
+};
+
+/** The MailerError a failure ends the loop with, or null when it is retried. */
+export function fatalFailure(err: unknown, where: LoopOptions["where"], once: boolean): MailerError | null {
+  const cause = errorKind(err);
+  if (cause === "transient" && !once) return null;
+  return FAILURES[cause](err, { ...where, server: `${where.host}:${where.port}` });
 }
 
 export function describeError(err: unknown): string {
@@ -86,38 +124,12 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         if (o.once || result.stopped || o.stop.aborted) break;
         await mailbox.waitForChange(o.periodMs, o.stop);
       } catch (err) {
-        const kind = errorKind(err);
-        if (kind === "auth") {
-          o.err(
-            `IMAP login to ${server} failed for EMAIL_LOGIN=${o.where.login}: the server said "${describeError(err)}". ` +
-              `Check EMAIL_PASSWORD (and EMAIL_LOGIN) in .env.local; the collector stops rather than retry a wrong password.`,
-          );
-          return EXIT.USAGE;
-        }
-        if (kind === "certificate") {
-          o.err(`The TLS certificate of the IMAP server ${server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`);
-          return EXIT.USAGE;
-        }
-        if (kind === "starttls") {
-          o.err(`IMAP_SECURE=starttls, but ${server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`);
-          return EXIT.USAGE;
-        }
-        if (kind === "tlsmode") {
-          o.err(
-            `${server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually 143): ` +
-              `set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls.`,
-          );
-          return EXIT.USAGE;
-        }
-        if (kind === "local") {
-          o.err(`Stopped: ${(err as Error).message}`);
-          return EXIT.REFUSED;
+        const fatal = fatalFailure(err, o.where, o.once);
+        if (fatal) {
+          o.err(fatal.message);
+          return fatal.exitCode;
         }
         await drop();
-        if (o.once) {
-          o.err(`Cannot check the IMAP server ${server}: ${describeError(err)} — ${advice(err)}`);
-          return EXIT.UNREACHABLE;
-        }
         if (outageSince === null) {
           outageSince = Date.now();
           o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);

@@ -1,16 +1,15 @@
-// Parses messages in a worker thread (lib/parse-worker.ts), one job at a time, in order.
+// Parses messages in a worker thread (parse-worker.ts), one job at a time, in order.
 // Why a worker: a pathological message that keeps the parser busy is cut off by terminating
 // the worker after a deadline — a timer in the same thread could never interrupt it. The
 // collector sends it only what can be slow (large mail, HTML to convert); small mail is parsed
-// on the main thread (lib/collector-core.ts Parser says why). The worker starts on first use. Failures and
+// on the main thread (parser-policy.ts says why). The worker starts on first use. Failures and
 // timeouts come back as outcomes, never as exceptions: each becomes one error entry.
+import { MailerError } from "../shared/errors";
 import type { MailText } from "../shared/mail-text";
 
-export type ParseOutcome = { ok: true; mail: MailText } | { ok: false; reason: string; unavailable?: true };
-
-/** The worker itself cannot run (not a problem of any one message): the collector must stop
- *  rather than log every message as unparsable. */
-export class ParserUnavailableError extends Error {}
+/** `unavailable`: the worker itself cannot run (not a problem of any one message), so the
+ *  collector must stop rather than log every message as unparsable. */
+export type ParseOutcome = { ok: true; mail: MailText } | { ok: false; error: string; unavailable?: true };
 
 /** Time allowed for one message: generous, growing with size (a 30 MB message gets 70 s). */
 export function parseDeadlineMs(size: number, baseMs = 10_000): number {
@@ -35,7 +34,7 @@ export class ParsePool {
   private nextId = 1;
   private closed = false;
   private workerReady = false;
-  private unavailable: Error | null = null;
+  private unavailable: MailerError | null = null;
 
   constructor(private readonly options: { deadlineMs?: (size: number) => number; workerUrl?: string } = {}) {}
 
@@ -81,7 +80,7 @@ export class ParsePool {
               worker.postMessage({ id, kind: "chunk", data }, [data.buffer]);
             }
             if (!done) worker.postMessage({ id, kind: "end" });
-          })().catch((err) => this.finish(job, { ok: false, reason: `reading the message failed: ${(err as Error).message}` }));
+          })().catch((err) => this.finish(job, { ok: false, error: `reading the message failed: ${(err as Error).message}` }));
         },
       };
       this.enqueue(job);
@@ -91,15 +90,15 @@ export class ParsePool {
   /** Stops the worker; queued jobs end as failures. */
   close(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.resolve({ ok: false, reason: "collector stopping" });
-    if (this.current) this.finish(this.current, { ok: false, reason: "collector stopping" });
+    for (const job of this.queue.splice(0)) job.resolve({ ok: false, error: "collector stopping" });
+    if (this.current) this.finish(this.current, { ok: false, error: "collector stopping" });
     this.worker?.terminate();
     this.worker = null;
   }
 
   private enqueue(job: Job): void {
-    if (this.closed) return job.resolve({ ok: false, reason: "collector stopping" });
-    if (this.unavailable) return job.resolve({ ok: false, reason: this.unavailable.message, unavailable: true });
+    if (this.closed) return job.resolve({ ok: false, error: "collector stopping" });
+    if (this.unavailable) return job.resolve({ ok: false, error: this.unavailable.message, unavailable: true });
     this.queue.push(job);
     this.pump();
   }
@@ -111,7 +110,7 @@ export class ParsePool {
     try {
       worker = this.ensureWorker();
     } catch {
-      for (const j of [job, ...this.queue.splice(0)]) j.resolve({ ok: false, reason: this.unavailable!.message, unavailable: true });
+      for (const j of [job, ...this.queue.splice(0)]) j.resolve({ ok: false, error: this.unavailable!.message, unavailable: true });
       return;
     }
     this.current = job;
@@ -128,7 +127,7 @@ export class ParsePool {
       // the worker may be stuck in a loop: only terminating it gets the thread back
       this.worker?.terminate();
       this.worker = null;
-      this.finish(job, { ok: false, reason: `parsing took longer than ${deadline >= 1000 ? `${Math.round(deadline / 1000)} s` : `${deadline} ms`} and was stopped` });
+      this.finish(job, { ok: false, error: `parsing took longer than ${deadline >= 1000 ? `${Math.round(deadline / 1000)} s` : `${deadline} ms`} and was stopped` });
     }, deadline);
   }
 
@@ -147,7 +146,7 @@ export class ParsePool {
     try {
       worker = new Worker(this.options.workerUrl ?? new URL("./parse-worker.ts", import.meta.url).href);
     } catch (err) {
-      this.unavailable = new ParserUnavailableError(`the mail parser (worker thread) cannot start: ${(err as Error).message}`);
+      this.unavailable = new MailerError("parser", `the mail parser (worker thread) cannot start: ${(err as Error).message}`);
       throw this.unavailable;
     }
     this.workerReady = false;
@@ -160,19 +159,19 @@ export class ParsePool {
         this.arm(job);
         return job.onAck?.();
       }
-      this.finish(job, msg.ok ? { ok: true, mail: msg.mail! } : { ok: false, reason: `the message could not be parsed: ${msg.error}` });
+      this.finish(job, msg.ok ? { ok: true, mail: msg.mail! } : { ok: false, error: `the message could not be parsed: ${msg.error}` });
     };
     worker.onerror = (event) => {
       this.worker?.terminate();
       this.worker = null;
       if (!this.workerReady) {
         // failed while loading: every message would fail the same way
-        this.unavailable = new ParserUnavailableError(`the mail parser (worker thread) cannot start: ${event.message}`);
-        for (const job of this.queue.splice(0)) job.resolve({ ok: false, reason: this.unavailable.message, unavailable: true });
-        if (this.current) this.finish(this.current, { ok: false, reason: this.unavailable.message, unavailable: true });
+        this.unavailable = new MailerError("parser", `the mail parser (worker thread) cannot start: ${event.message}`);
+        for (const job of this.queue.splice(0)) job.resolve({ ok: false, error: this.unavailable.message, unavailable: true });
+        if (this.current) this.finish(this.current, { ok: false, error: this.unavailable.message, unavailable: true });
         return;
       }
-      if (this.current) this.finish(this.current, { ok: false, reason: `the parser crashed: ${event.message}` });
+      if (this.current) this.finish(this.current, { ok: false, error: `the parser crashed: ${event.message}` });
     };
     // a worker must not keep the process alive on its own
     worker.unref();

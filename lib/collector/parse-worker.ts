@@ -1,4 +1,4 @@
-// Runs lib/mail-text.ts parseMail in a worker thread (see lib/parse-pool.ts): parsing then
+// Runs lib/shared/mail-text.ts parseMail in a worker thread (see parse-pool.ts): parsing then
 // overlaps fetching, and a message that makes the parser spin can be cut off by terminating
 // the worker. One job at a time; a streamed job arrives as chunks, each acknowledged so that
 // the sender never runs more than a few chunks ahead (memory stays bounded).

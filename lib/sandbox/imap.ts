@@ -69,25 +69,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
     ...(options.tls ? { secureConnection: !options.tls.starttls, credentials: { key: options.tls.key, cert: options.tls.cert } } : {}),
   });
 
-  // FETCH BODY[] / BODY.PEEK[] (the whole source, or a <start.length> window of it) without
-  // hoodiecrow's own MIME parse of the message: that parse costs time and memory on a 30 MB
-  // message and has nothing to add to a byte copy. Section fetches keep hoodiecrow's handler.
-  const builtin = require("hoodiecrow-imap/lib/commands/handlers/fetch.js");
-  for (const key of ["BODY", "BODY.PEEK"]) {
-    server.fetchHandlers[key] = (connection: unknown, message: HoodieMessage, query: { section?: unknown[]; partial?: number[] }) => {
-      if (query.section && query.section.length === 0) {
-        let value = message.raw;
-        if (query.partial) {
-          const [start = 0, length] = query.partial;
-          value = value.substr(start, length ?? value.length);
-          // as hoodiecrow's own handler: the response names only the origin when the window ran short
-          if (query.partial.length === 2 && query.partial[1]! > value.length) query.partial.pop();
-        }
-        return { type: "LITERAL", value };
-      }
-      return builtin[key](connection, message, query);
-    };
-  }
+  wholeSourceFetch(server);
 
   const sockets = new Set<Socket>();
   server.connectionHandlers.push((connection: { socket: Socket }) => {
@@ -98,10 +80,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
 
   await new Promise<void>((resolve, reject) => {
     server.server.once("error", reject);
-    server.listen(options.port, host, () => {
-      server.server.off("error", reject);
-      resolve();
-    });
+    server.listen(options.port, host, () => (server.server.off("error", reject), resolve()));
   });
   const port = (server.server.address() as { port: number }).port;
   const inbox = () => server.getMailbox("INBOX") as { messages: HoodieMessage[] };
@@ -119,18 +98,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
       return message.uid as number;
     },
     setFlags(uid, flags) {
-      const box = inbox();
-      const index = box.messages.findIndex((m) => m.uid === uid);
-      if (index < 0) throw new Error(`sandbox IMAP: no message with UID ${uid}`);
-      const message = box.messages[index]!;
-      message.flags = [...flags];
-      server.notify(
-        {
-          tag: "*",
-          attributes: [index + 1, { type: "ATOM", value: "FETCH" }, [{ type: "ATOM", value: "FLAGS" }, flags.map((f) => ({ type: "ATOM", value: f }))]],
-        },
-        box,
-      );
+      setFlagsAndNotify(server, inbox(), uid, flags);
     },
     messages() {
       return inbox().messages.map((m) => ({ uid: m.uid, flags: [...m.flags] }));
@@ -143,6 +111,37 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
       await done;
     },
   };
+}
+
+// FETCH BODY[] / BODY.PEEK[] (the whole source, or a <start.length> window of it) without
+// hoodiecrow's own MIME parse of the message: that parse costs time and memory on a 30 MB
+// message and has nothing to add to a byte copy. Section fetches keep hoodiecrow's handler.
+function wholeSourceFetch(server: any): void {
+  const builtin = require("hoodiecrow-imap/lib/commands/handlers/fetch.js");
+  for (const key of ["BODY", "BODY.PEEK"]) {
+    server.fetchHandlers[key] = (connection: unknown, message: HoodieMessage, query: { section?: unknown[]; partial?: number[] }) => {
+      if (query.section && query.section.length === 0) {
+        let value = message.raw;
+        if (query.partial) {
+          const [start = 0, length] = query.partial;
+          value = value.substr(start, length ?? value.length);
+          // as hoodiecrow's own handler: the response names only the origin when the window ran short
+          if (query.partial.length === 2 && query.partial[1]! > value.length) query.partial.pop();
+        }
+        return { type: "LITERAL", value };
+      }
+      return builtin[key](connection, message, query);
+    };
+  }
+}
+
+/** Sets a message's flags and tells every session that has INBOX selected (FETCH FLAGS). */
+function setFlagsAndNotify(server: any, box: { messages: HoodieMessage[] }, uid: number, flags: string[]): void {
+  const index = box.messages.findIndex((m) => m.uid === uid);
+  if (index < 0) throw new Error(`sandbox IMAP: no message with UID ${uid}`);
+  box.messages[index]!.flags = [...flags];
+  const attributes = [index + 1, { type: "ATOM", value: "FETCH" }, [{ type: "ATOM", value: "FLAGS" }, flags.map((f) => ({ type: "ATOM", value: f }))]];
+  server.notify({ tag: "*", attributes }, box);
 }
 
 /** hoodiecrow leaves "direct notifications" on after IDLE ends (it sets true where it means

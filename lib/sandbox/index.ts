@@ -2,6 +2,8 @@
 // sends to the admin lands in the inbox the collector reads. Everything on loopback, in memory.
 import net from "node:net";
 import { usesImplicitTls, type Config } from "../shared/config";
+import { MailerError } from "../shared/errors";
+import { isLoopback } from "../shared/net";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
 
@@ -20,10 +22,10 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-/** A port a configuration key names cannot be used; the message says what to do. */
-export class SandboxPortError extends Error {
+/** A port a configuration key names cannot be used (exit 2); the message says what to do. */
+export class SandboxPortError extends MailerError {
   constructor(readonly key: string, readonly port: number, readonly code: string) {
-    super(portMessage(key, port, code));
+    super("config", portMessage(key, port, code));
   }
 }
 
@@ -39,8 +41,6 @@ export function portMessage(key: string, port: number, code: string): string {
   return `cannot listen on ${key} ${port} (${code}) — change ${key} in .env.local`;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
-
 /**
  * Why this configuration cannot run against the sandbox (empty when it can). The sandbox
  * speaks plain SMTP/IMAP on loopback only; a configuration for a real account (e.g. from
@@ -49,7 +49,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 export function sandboxConfigProblems(config: Config): string[] {
   const problems: string[] = [];
   for (const [name, endpoint, implicitPort] of [["SMTP", config.smtp, 465], ["IMAP", config.imap, 993]] as const) {
-    if (!LOOPBACK.test(endpoint.host)) {
+    if (!isLoopback(endpoint.host)) {
       problems.push(`${name}_HOST=${endpoint.host} is not a loopback address; the sandbox listens on 127.0.0.1 only — set ${name}_HOST=127.0.0.1 (is .env.local pointing at a real mail account?)`);
     }
     if (endpoint.security !== "auto") {

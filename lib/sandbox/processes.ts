@@ -98,6 +98,14 @@ export async function stopAllChildren(): Promise<void> {
   await Promise.all([...live].map((c) => c.stop()));
 }
 
+/**
+ * SIGKILL for every child still running, at once: a second Ctrl-C ends us without waiting,
+ * and the children sit in process groups of their own, so they would otherwise stay behind.
+ */
+export function killAllChildren(): void {
+  for (const c of live) if (c.running) c.proc.kill("SIGKILL");
+}
+
 /** Prints each child's last output lines (for a failure report). */
 export function printTails(children: Child[], print: (line: string) => void): void {
   for (const child of children) {

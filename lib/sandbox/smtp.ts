@@ -39,7 +39,6 @@ const LINE_TEXT_MAX = 120;
 
 export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<SandboxSmtp> {
   const host = opts.host ?? "127.0.0.1";
-  const admin = opts.adminEmail.toLowerCase();
   const sizeLimit = opts.sizeLimit ?? DEFAULT_SIZE_LIMIT;
 
   const server = new SMTPServer({
@@ -64,7 +63,7 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
     },
     onData(stream, session, callback) {
       readAll(stream)
-        .then((raw) => (stream.sizeExceeded ? undefined : handleMessage(raw, session))) // oversized: rejectOversized answers 552
+        .then((raw) => (stream.sizeExceeded ? undefined : handleMessage(opts, raw, session))) // oversized: rejectOversized answers 552
         .then(
           () => callback(),
           (err: unknown) => {
@@ -76,25 +75,7 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
     },
   });
 
-  async function handleMessage(raw: Buffer, session: SMTPServerSession): Promise<void> {
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
-    const others = recipients.filter((r) => r.toLowerCase() !== admin);
-    const summary = others.length > 0 || opts.onAdminMail ? await summarize(raw) : "";
-    if (others.length < recipients.length) {
-      const uid = await opts.deliverToAdmin(raw);
-      opts.onAdminMail?.(`mail to ${opts.adminEmail} → IMAP inbox${typeof uid === "number" ? ` (uid ${uid})` : ""}: ${summary}`);
-    }
-    if (others.length > 0) opts.onOtherMail(`mail to ${others.map(clean).join(", ")}: ${summary}`);
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => reject(new PortInUseError(host, opts.port, err.code ?? err.message));
-    server.once("error", onError);
-    server.listen(opts.port, host, () => {
-      server.off("error", onError);
-      resolve();
-    });
-  });
+  await listen(server, host, opts.port);
   // After start-up, a connection error must not crash the process hosting the sandbox.
   server.on("error", () => {});
 
@@ -108,6 +89,30 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
       return closing;
     },
   };
+}
+
+/** Admin mail into the admin's inbox, anyone else's shown as one line. */
+async function handleMessage(opts: SandboxSmtpOptions, raw: Buffer, session: SMTPServerSession): Promise<void> {
+  const admin = opts.adminEmail.toLowerCase();
+  const recipients = session.envelope.rcptTo.map((r) => r.address);
+  const others = recipients.filter((r) => r.toLowerCase() !== admin);
+  const summary = others.length > 0 || opts.onAdminMail ? await summarize(raw) : "";
+  if (others.length < recipients.length) {
+    const uid = await opts.deliverToAdmin(raw);
+    opts.onAdminMail?.(`mail to ${opts.adminEmail} → IMAP inbox${typeof uid === "number" ? ` (uid ${uid})` : ""}: ${summary}`);
+  }
+  if (others.length > 0) opts.onOtherMail(`mail to ${others.map(clean).join(", ")}: ${summary}`);
+}
+
+function listen(server: SMTPServer, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(new PortInUseError(host, port, err.code ?? err.message));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
 }
 
 function readAll(stream: SMTPServerDataStream): Promise<Buffer> {

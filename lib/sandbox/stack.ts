@@ -2,12 +2,13 @@
 // process, the server and the collector as child processes of their real entry points.
 import { resolve } from "node:path";
 import { loadConfig, type Config } from "../shared/config";
+import { isMailerError, MailerError, messageOf } from "../shared/errors";
 import { checkPorts, sandboxConfigProblems, startSandbox, type Sandbox } from "./index";
 import { Child, printTails } from "./processes";
 
 export const REPO = resolve(import.meta.dir, "../..");
 
-/** How long the server may take to say "listening on" (a cold `bun` start is well under 1 s). */
+/** How long the server may take to say "listening on"; generous on purpose (bench/FINDINGS.md has the measured start). */
 const SERVER_READY_MS = 10_000;
 
 /**
@@ -27,6 +28,19 @@ export function stackConfig(env: Record<string, string | undefined>): { config: 
   return problems.length || !config ? { problems } : { config };
 }
 
+/** stackConfig, or a MailerError "config" under `heading` ("Cannot run the demo") listing every problem. */
+export function stackConfigOrThrow(env: Record<string, string | undefined>, heading: string): Config {
+  const checked = stackConfig(env);
+  if ("config" in checked) return checked.config;
+  const n = checked.problems.length;
+  throw new MailerError("config", [`${heading} — the configuration has ${n} problem${n > 1 ? "s" : ""}:`, ...checked.problems.map((p) => `  - ${p}`)].join("\n"));
+}
+
+/** A MailerError "config" from startStack, worded for the console: each line a problem, nothing started. */
+export function nothingStarted(err: MailerError, heading: string): MailerError {
+  return new MailerError("config", `${heading}:\n${err.message.split("\n").map((l) => `  - ${l}`).join("\n")}\nNothing was started.`);
+}
+
 export interface Stack {
   config: Config;
   sandbox: Sandbox;
@@ -38,6 +52,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * Something failed after parts were started. Not a MailerError on purpose: the caller does not
+ * just print it, it stops what runs and prints each child's last lines (reportFailure).
+ * Failures with nothing started are MailerError "config" (exit 2).
+ */
 export class StackError extends Error {
   constructor(message: string, readonly children: Child[] = []) {
     super(message);
@@ -54,8 +73,9 @@ export interface StackOptions {
 
 /**
  * Checks every port first (so a taken port leaves nothing running), then starts the sandbox,
- * the server and the collector, and waits until the server listens. On failure everything
- * started is stopped again and a StackError carries the message and the children (for tails).
+ * the server and the collector, and waits until the server listens. A port in use or a sandbox
+ * that will not start is a MailerError "config" with nothing running; a later failure stops
+ * everything started again and a StackError carries the message and the children (for tails).
  */
 export async function startStack(config: Config, opts: StackOptions): Promise<Stack> {
   const taken = await checkPorts([
@@ -63,11 +83,11 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
     { key: "IMAP_PORT", host: config.imap.host, port: config.imap.port },
     { key: "SERVER_PORT", host: config.serverHost, port: config.serverPort },
   ]);
-  if (taken.length) throw new StackError(taken.join("\n"));
+  if (taken.length) throw new MailerError("config", taken.join("\n"));
 
   const say = (line: string) => opts.print(`[sandbox] ${line}`);
-  const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }).catch((err: Error) => {
-    throw new StackError(err.message);
+  const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }).catch((err: unknown) => {
+    throw isMailerError(err) ? err : new MailerError("config", messageOf(err), { cause: err });
   });
   say(`SMTP ${config.smtp.host}:${sandbox.smtpPort}, IMAP ${config.imap.host}:${sandbox.imapPort} (login ${config.emailLogin}, in memory)`);
 
@@ -96,6 +116,6 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
 }
 
 export function reportFailure(err: unknown, print: (line: string) => void): void {
-  print(`✗ ${err instanceof Error ? err.message : String(err)}`);
+  print(`✗ ${messageOf(err)}`);
   if (err instanceof StackError && err.children.length) printTails(err.children, print);
 }

@@ -1,6 +1,7 @@
 // What the server says when it starts: the readiness line that people, tests and the demo wait
 // for ("listening on"), and the warning printed when it is reachable from other machines.
 import { usesImplicitTls, type Config } from "../shared/config";
+import { isLoopback } from "../shared/net";
 
 export function readinessLine(config: Config, port: number): string {
   const security = usesImplicitTls(config.smtp, 465) ? "implicit TLS" : config.smtp.security === "starttls" ? "STARTTLS required" : "STARTTLS when offered";
@@ -14,10 +15,6 @@ function limitsText(config: Config): string {
   const perClient = config.rateLimitPerMinute ? `${config.rateLimitPerMinute} tickets/min per client` : "no per-client limit";
   const perRecipient = config.recipientLimitPerHour ? `${config.recipientLimitPerHour} tickets/h per recipient` : "no per-recipient limit";
   return `${perClient}, ${perRecipient}`;
-}
-
-export function isLoopback(host: string): boolean {
-  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i.test(host);
 }
 
 /** A warning when the server can be reached from other machines; null on loopback. */

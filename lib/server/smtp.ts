@@ -26,7 +26,7 @@ export type SendResult =
       ok: false;
       kind: FailureKind;
       /** one actionable sentence, never a secret */
-      reason: string;
+      error: string;
       /** the SMTP server refused for good (5xx): retrying the same message cannot help */
       permanent: boolean;
     };
@@ -70,7 +70,7 @@ export function describeSmtpError(err: unknown, ctx: SmtpContext, recipient?: st
   const msg = (e.message ?? String(err)).replace(/\s+/g, " ").trim();
   const sys = `${e.originalCode ?? ""} ${typeof e.errno === "string" ? e.errno : ""} ${msg}`;
   const permanent = typeof e.responseCode === "number" && e.responseCode >= 500 && e.responseCode < 600;
-  const done = (kind: FailureKind, reason: string, perm = false) => ({ ok: false as const, kind, reason: ctx.redact(reason), permanent: perm });
+  const done = (kind: FailureKind, reason: string, perm = false) => ({ ok: false as const, kind, error: ctx.redact(reason), permanent: perm });
 
   switch (e.code) {
     case "EAUTH":
@@ -142,6 +142,9 @@ function makeLogger(write: (line: string) => void, redact: (t: string) => string
   return { trace: log("trace"), debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error"), fatal: log("fatal") };
 }
 
+/** Messages per pooled SMTP connection before it is renewed (nodemailer's default); the bench's limit uses the same. */
+export const POOL_MAX_MESSAGES = 100;
+
 /** One address, ASCII, no spaces, separators, quotes, brackets or controls. */
 const PLAIN_ADDRESS = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$/;
 
@@ -156,6 +159,7 @@ export class NodemailerSender implements MailSender {
     this.transport = nodemailer.createTransport({
       pool: true,
       maxConnections: opts.poolSize,
+      maxMessages: POOL_MAX_MESSAGES,
       host: opts.smtp.host,
       port: opts.smtp.port,
       secure: implicit,
@@ -173,11 +177,11 @@ export class NodemailerSender implements MailSender {
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {
-    // Defence in depth behind lib/validate.ts: nodemailer splits an envelope address such as
+    // Defence in depth behind lib/wire/address.ts: nodemailer splits an envelope address such as
     // "a@x.org, b@y.org" into two recipients (checked: it only refuses CR, LF, < and >).
     for (const [field, address] of [["From", mail.from], ["To", mail.to], ["Reply-To", mail.replyTo]] as const) {
       if (address !== undefined && !PLAIN_ADDRESS.test(address)) {
-        return { ok: false, kind: "recipient", permanent: true, reason: `refused to send: the ${field} address ${JSON.stringify(address.slice(0, 100))} is not one plain ASCII address` };
+        return { ok: false, kind: "recipient", permanent: true, error: `refused to send: the ${field} address ${JSON.stringify(address.slice(0, 100))} is not one plain ASCII address` };
       }
     }
     try {

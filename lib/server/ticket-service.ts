@@ -6,7 +6,7 @@ import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
 import { formatSubject } from "../shared/subject";
-import { validateEmail, validateMessage } from "../wire/validate";
+import { validateEmail, validateMessage, type ValidEmail } from "../wire/validate";
 
 export interface TicketServiceDeps {
   adminEmail: string;
@@ -52,30 +52,8 @@ export class TicketService {
     const message = validateMessage(parsed.request.message, this.d.maxMessageChars);
     if (!message.ok) return { reply: errorReply(message.code, message.error, { field: "message" }) };
 
-    // Rate limits count requests that reach the mail step; both are checked before either counts.
-    const recipientKey = email.value.asciiAddress.toLowerCase();
-    const byClient = this.d.perClient.check(clientIp);
-    if (!byClient.ok) {
-      return {
-        reply: errorReply(
-          "RATE_LIMITED",
-          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
-          { retryAfter: byClient.retryAfter },
-        ),
-      };
-    }
-    const byRecipient = this.d.perRecipient.check(recipientKey);
-    if (!byRecipient.ok) {
-      return {
-        reply: errorReply(
-          "RATE_LIMITED",
-          `too many tickets for ${email.value.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
-          { field: "email", retryAfter: byRecipient.retryAfter },
-        ),
-      };
-    }
-    this.d.perClient.record(clientIp);
-    this.d.perRecipient.record(recipientKey);
+    const limited = this.rateLimited(clientIp, email.value);
+    if (limited) return limited;
 
     const ticket = this.d.issueTicket();
     const subject = formatSubject(ticket);
@@ -97,12 +75,40 @@ export class TicketService {
       // The admin gets nothing: no ticket exists for the person.
       this.cancelQuietly(id, ticket);
       return {
-        reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.reason}`, sent.kind === "recipient" ? { field: "email" } : {}),
+        reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.error}`, sent.kind === "recipient" ? { field: "email" } : {}),
       };
     }
     this.d.outbox.release(id);
     const admin = await this.d.outbox.deliver(id);
     return { reply: { status: "OK", ticket }, ticket, admin };
+  }
+
+  /** Rate limits count requests that reach the mail step; both are checked before either counts. */
+  private rateLimited(clientIp: string, email: ValidEmail): Outcome | null {
+    const recipientKey = email.asciiAddress.toLowerCase();
+    const byClient = this.d.perClient.check(clientIp);
+    if (!byClient.ok) {
+      return {
+        reply: errorReply(
+          "RATE_LIMITED",
+          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
+          { retryAfter: byClient.retryAfter },
+        ),
+      };
+    }
+    const byRecipient = this.d.perRecipient.check(recipientKey);
+    if (!byRecipient.ok) {
+      return {
+        reply: errorReply(
+          "RATE_LIMITED",
+          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
+          { field: "email", retryAfter: byRecipient.retryAfter },
+        ),
+      };
+    }
+    this.d.perClient.record(clientIp);
+    this.d.perRecipient.record(recipientKey);
+    return null;
   }
 
   private cancelQuietly(id: string, ticket: string): void {

@@ -7,13 +7,19 @@
 // synchronous, so concurrent requests in one process can never get the same number.
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { MailerError } from "../shared/errors";
 import { acquirePidLock, writeFileDurably } from "../shared/state-files";
 
 export const FIRST_TICKET = 10001;
 const STATE_FILE = "tickets.json";
 const LOCK_FILE = "server.lock";
 
-export class StateError extends Error {}
+/** acquirePidLock reports through an error class: a refused lock is a MailerError "state". */
+class LockRefused extends MailerError {
+  constructor(message: string) {
+    super("state", message);
+  }
+}
 
 export class TicketAllocator {
   private next: number;
@@ -34,7 +40,7 @@ export class TicketAllocator {
       raw = readFileSync(this.file, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return FIRST_TICKET - 1;
-      throw new StateError(`cannot read the ticket state ${this.file}: ${(err as Error).message}`);
+      throw new MailerError("state", `cannot read the ticket state ${this.file}: ${(err as Error).message}`);
     }
     let reserved: unknown;
     try {
@@ -44,7 +50,8 @@ export class TicketAllocator {
     }
     if (typeof reserved !== "number" || !Number.isSafeInteger(reserved) || reserved < 0) {
       // Never guess: a guessed number could repeat an issued ticket.
-      throw new StateError(
+      throw new MailerError(
+        "state",
         `the ticket state ${this.file} is damaged (${JSON.stringify(raw.slice(0, 80))}) — it must hold {"reservedUpTo": N} with N at least the highest ticket issued; fix it by hand (a higher N is always safe)`,
       );
     }
@@ -75,5 +82,5 @@ export class TicketAllocator {
 
 /** One server per STATE_DIR: a second one refuses to start and says why. */
 export function acquireStateLock(dir: string): () => void {
-  return acquirePidLock(dir, { file: LOCK_FILE, holder: "Mailer server", why: "two servers on one STATE_DIR could issue the same ticket number", error: StateError });
+  return acquirePidLock(dir, { file: LOCK_FILE, holder: "Mailer server", why: "two servers on one STATE_DIR could issue the same ticket number", error: LockRefused });
 }

@@ -2,7 +2,7 @@
 // format ("PROGRAM: what is wrong — Try: bun PROGRAM --help", exit 2), and --help / --version
 // answered before anything else is loaded. No heavy imports here, on purpose: `--help` of the
 // server and the collector must start as fast as Bun itself.
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import pkg from "../../package.json" with { type: "json" };
 import { EXIT, MailerError, messageOf } from "./errors";
 
@@ -31,10 +31,15 @@ export function usageError(spec: Pick<CommandSpec, "program">, what: string): st
 }
 
 export function parseCommandLine(spec: CommandSpec, argv: string[]): ParsedCommandLine {
+  // A lone --help or --version is answered without loading node:util, a noticeable part of
+  // Bun's start-up (bench/FINDINGS.md, "Moved from code comments: client, sandbox, scripts").
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) return { action: "exit", code: EXIT.OK, stdout: spec.usage };
+  if (argv.length === 1 && argv[0] === "--version") return { action: "exit", code: EXIT.OK, stdout: VERSION };
+  const { parseArgs } = require("node:util") as typeof import("node:util");
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: attachValues(spec, argv),
       options: { ...spec.options, help: { type: "boolean", short: "h" }, version: { type: "boolean" } },
       allowPositionals: spec.positionals === true,
       strict: true,
@@ -47,15 +52,39 @@ export function parseCommandLine(spec: CommandSpec, argv: string[]): ParsedComma
   return { action: "run", line: { values: parsed.values as CommandLine["values"], positionals: parsed.positionals } };
 }
 
+/**
+ * getopt's rule, which the hand-written parsers had: the word after an option that takes a
+ * value is its value even when it starts with "-" (a message may: -m "- first point").
+ * parseArgs would refuse it as ambiguous, so such pairs are handed over as --name=value.
+ */
+function attachValues(spec: CommandSpec, argv: string[]): string[] {
+  const long = new Map<string, string>();
+  for (const [name, o] of Object.entries(spec.options)) {
+    if (o.type !== "string") continue;
+    long.set(`--${name}`, name);
+    if (o.short) long.set(`-${o.short}`, name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = long.get(argv[i]!);
+    if (argv[i] === "--") return [...out, ...argv.slice(i)];
+    if (name !== undefined && i + 1 < argv.length) out.push(`--${name}=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 /** parseArgs's messages are long and name its own API; say what is wrong in the program's words. */
 function describeParseError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   const quoted = /'([^']+)'/.exec(e.message ?? "")?.[1] ?? "";
+  // "-e, --email <value>" → "--email"
+  const option = /--[^\s<]+/.exec(quoted)?.[0] ?? quoted.split(" ")[0];
   switch (e.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `unknown option ${quoted}`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing/.test(e.message ?? "") ? `${quoted.split(" ")[0]} needs a value` : `${quoted.split(" ")[0]} takes no value`;
+      return /argument missing/.test(e.message ?? "") ? `${option} needs a value` : `${option} takes no value`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return `unexpected argument ${JSON.stringify(quoted)}`;
     default:

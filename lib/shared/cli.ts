@@ -1,18 +1,24 @@
-// Small helpers shared by the three entry points: configuration errors end with exit code 2
-// and a list of every problem, never a stack trace.
+// What every program does at start: read the configuration for its role and the CA file it
+// names. Problems become one MailerError of kind "config" (exit 2) listing every problem.
+import { MailerError, messageOf } from "./errors";
 import { loadConfig, type Config, type Role } from "./config";
+import { loadCa } from "./tls";
 
-export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNREACHABLE: 3 } as const;
+export { EXIT } from "./errors";
 
-export function configOrExit(role: Role, env: Record<string, string | undefined> = process.env): Config {
+export function loadConfigOrThrow(role: Role, env: Record<string, string | undefined> = process.env): Config {
   const result = loadConfig(env, role);
   if (result.ok) return result.config;
-  console.error(`Configuration error (${role}): ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""} in the environment / .env / .env.local:`);
-  for (const e of result.errors) console.error(`  - ${e}`);
-  process.exit(EXIT.USAGE);
+  const n = result.errors.length;
+  const lines = [`Configuration error (${role}): ${n} problem${n > 1 ? "s" : ""} in the environment / .env / .env.local:`, ...result.errors.map((e) => `  - ${e}`)];
+  throw new MailerError("config", lines.join("\n"));
 }
 
-export function fail(message: string, code: number): never {
-  console.error(message);
-  process.exit(code);
+/** TLS_CA_FILE read once at start; an unreadable or non-PEM file is a configuration error. */
+export function loadCaOrThrow(config: Config, role: Role): string[] | undefined {
+  try {
+    return loadCa(config.tlsCaFile);
+  } catch (err) {
+    throw new MailerError("config", `Configuration error (${role}): ${messageOf(err)}`);
+  }
 }

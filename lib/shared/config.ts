@@ -1,4 +1,4 @@
-// Configuration: every key from DESIGN.md, parsed and checked in one pass so that a person
+// Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
 // sees every missing or malformed key at once (exit code 2), never one at a time.
 
 export type Security = "tls" | "starttls" | "auto";

@@ -1,15 +1,13 @@
 // TLS options shared by the SMTP sender and the IMAP mailbox. Certificate verification is
 // always on; a private CA is trusted by adding it (TLS_CA_FILE), never by turning checks off.
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { isIpHost } from "./net";
 import tls from "node:tls";
-import { EXIT, fail } from "./cli";
-import type { Config, Role } from "./config";
 
 export interface TlsOptions {
   rejectUnauthorized: true;
   /** Always a string: Bun's tls.connect throws on the `servername: false` that imapflow passes
-   *  for IP hosts (NOTES.md), and on an IP address as servername (RFC 6066 forbids IP SNI).
+   *  for IP hosts (checked with Bun 1.4; README "A company Postfix/Dovecot with a private CA"), and on an IP address as servername (RFC 6066 forbids IP SNI).
    *  For an IP host it is "", and verification then checks the IP against the cert's IP SANs. */
   servername: string;
   ca?: string[];
@@ -49,9 +47,6 @@ export function tlsOptions(host: string, ca: string[] | undefined): TlsOptions {
   return { rejectUnauthorized: true, servername: isIpHost(host) ? "" : host, minVersion: "TLSv1.2", ...(ca ? { ca } : {}) };
 }
 
-export function isIpHost(host: string): boolean {
-  return isIP(host) !== 0;
-}
 
 /** Recognises certificate-verification failures from Node/Bun TLS error codes and messages. */
 export function isCertificateError(err: unknown): boolean {
@@ -63,12 +58,3 @@ export function isCertificateError(err: unknown): boolean {
 export const CERTIFICATE_HINT =
   "if the server uses a private CA, set TLS_CA_FILE to its PEM certificate (verification stays on)";
 
-/** For the entry points: TLS_CA_FILE read once at start; an unreadable or non-PEM file is a
- *  configuration error (exit 2), never a stack trace. */
-export function caOrExit(config: Config, role: Role): string[] | undefined {
-  try {
-    return loadCa(config.tlsCaFile);
-  } catch (err) {
-    fail(`Configuration error (${role}): ${(err as Error).message}`, EXIT.USAGE);
-  }
-}

@@ -42,26 +42,26 @@ test("error replies come back as they are", async () => {
 test("nobody listening: unreachable, with what to do", async () => {
   const port = freePort();
   const r = await requestTicket("127.0.0.1", port, "a@example.com", "m", 5000);
-  expect(r).toEqual({ kind: "unreachable", reason: `cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is \`bun server.ts\` running there?` });
+  expect(r).toEqual({ kind: "unreachable", error: `cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is \`bun server.ts\` running there?` });
 });
 
 test("a server that never answers: unreachable after the timeout", async () => {
   const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   cleanups.push(() => silent.stop(true));
   const r = await requestTicket("127.0.0.1", silent.port, "a@example.com", "m", 300);
-  expect(r).toMatchObject({ kind: "unreachable", reason: expect.stringContaining("did not answer within") });
+  expect(r).toMatchObject({ kind: "unreachable", error: expect.stringContaining("did not answer within") });
 });
 
 test("something else on the port (not a Mailer reply): unreachable, says so", async () => {
   const other = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open(s) { s.write("220 smtp.example.com ESMTP\r\n"); }, data() {} } });
   cleanups.push(() => other.stop(true));
   const r = await requestTicket("127.0.0.1", other.port, "a@example.com", "m", 2000);
-  expect(r).toMatchObject({ kind: "unreachable", reason: expect.stringContaining("not a Mailer reply") });
+  expect(r).toMatchObject({ kind: "unreachable", error: expect.stringContaining("not a Mailer reply") });
 });
 
 test("the server closing without an answer: unreachable", async () => {
   const closer = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data(s) { s.end(); } } });
   cleanups.push(() => closer.stop(true));
   const r = await requestTicket("127.0.0.1", closer.port, "a@example.com", "m", 2000);
-  expect(r).toMatchObject({ kind: "unreachable", reason: expect.stringContaining("closed the connection without answering") });
+  expect(r).toMatchObject({ kind: "unreachable", error: expect.stringContaining("closed the connection without answering") });
 });

@@ -1,22 +1,38 @@
 import { expect, test } from "bun:test";
 import type { TicketOutcome } from "../../lib/client/connection";
-import { parseClientArgs } from "../../lib/client/args";
+import { CLIENT_COMMAND, clientArgs } from "../../lib/client/args";
+import { parseCommandLine } from "../../lib/shared/args";
 import { runInteractive, runOnce, splitPipedInput } from "../../lib/client/flows";
 import type { Prompter } from "../../lib/client/prompt";
 import type { Reply } from "../../lib/wire/protocol";
 
+/** The command line as client.ts sees it: parsed by the shared parser, then checked by clientArgs. */
+function parseClientArgs(argv: string[]) {
+  const parsed = parseCommandLine(CLIENT_COMMAND, argv);
+  if (parsed.action === "exit") return parsed;
+  try {
+    return { ok: true, args: clientArgs(parsed.line) };
+  } catch (err) {
+    return { ok: false, error: `client.ts: ${(err as Error).message} — Try: bun client.ts --help` };
+  }
+}
+const usageError = (what: string) => `client.ts: ${what} — Try: bun client.ts --help`;
+
 test("argument parsing", () => {
-  expect(parseClientArgs([])).toEqual({ ok: true, args: { help: false } });
+  expect(parseClientArgs([])).toEqual({ ok: true, args: {} });
   expect(parseClientArgs(["-e", "a@b.cd", "-m", "hi", "--host", "::1", "--port", "5000", "--timeout", "2.5"])).toEqual({
-    ok: true, args: { help: false, email: "a@b.cd", message: "hi", host: "::1", port: 5000, timeoutSec: 2.5 },
+    ok: true, args: { email: "a@b.cd", message: "hi", host: "::1", port: 5000, timeoutSec: 2.5 },
   });
-  expect(parseClientArgs(["--email=a@b.cd", "--message=x=y"])).toEqual({ ok: true, args: { help: false, email: "a@b.cd", message: "x=y" } });
-  expect(parseClientArgs(["--help"])).toMatchObject({ ok: true, args: { help: true } });
-  expect(parseClientArgs(["-e", "a@b.cd"])).toEqual({ ok: false, error: "--email needs --message too" });
-  expect(parseClientArgs(["-m", "x"])).toEqual({ ok: false, error: "--message needs --email too" });
+  expect(parseClientArgs(["--email=a@b.cd", "--message=x=y"])).toEqual({ ok: true, args: { email: "a@b.cd", message: "x=y" } });
+  // a message may start with a dash, as with the hand-written parser before
+  expect(parseClientArgs(["-e", "a@b.cd", "-m", "- first point"])).toEqual({ ok: true, args: { email: "a@b.cd", message: "- first point" } });
+  expect(parseClientArgs(["--help"])).toMatchObject({ action: "exit", code: 0, stdout: expect.stringContaining("Usage:") });
+  expect(parseClientArgs(["--version"])).toEqual({ action: "exit", code: 0, stdout: "mailer 0.1.0" });
+  expect(parseClientArgs(["-e", "a@b.cd"])).toEqual({ ok: false, error: usageError("--email needs --message too") });
+  expect(parseClientArgs(["-m", "x"])).toEqual({ ok: false, error: usageError("--message needs --email too") });
   expect(parseClientArgs(["--port", "99999"])).toMatchObject({ ok: false, error: expect.stringContaining("not a port number") });
-  expect(parseClientArgs(["--email"])).toEqual({ ok: false, error: "--email needs a value" });
-  expect(parseClientArgs(["--frobnicate"])).toEqual({ ok: false, error: "unknown option --frobnicate" });
+  expect(parseClientArgs(["--email"])).toEqual({ action: "exit", code: 2, stderr: usageError("--email needs a value") });
+  expect(parseClientArgs(["--frobnicate"])).toEqual({ action: "exit", code: 2, stderr: usageError("unknown option --frobnicate") });
   expect(parseClientArgs(["hello"])).toMatchObject({ ok: false, error: expect.stringContaining("unexpected argument") });
 });
 
@@ -52,7 +68,7 @@ test("one attempt: exit codes 0, 1 (local check and server refusal), 3 (unreacha
   expect(await runOnce("a@example.com", "hi", 100, async () => reply({ status: "ERROR", code: "MAIL_FAILED", error: "550 no" }), c.io)).toBe(1);
   expect(c.err.join()).toBe("Not accepted (MAIL_FAILED): 550 no");
   c = capture();
-  expect(await runOnce("a@example.com", "hi", 100, async () => ({ kind: "unreachable", reason: "cannot reach" }), c.io)).toBe(3);
+  expect(await runOnce("a@example.com", "hi", 100, async () => ({ kind: "unreachable", error: "cannot reach" }), c.io)).toBe(3);
   c = capture();
   expect(await runOnce("a@example.com", "hi", 100, async () => reply({ status: "ERROR", code: "BUSY", error: "full" }), c.io)).toBe(3);
 });
@@ -124,7 +140,7 @@ test("interactive: other errors offer to try again with both kept; 'n' ends with
   expect(code).toBe(1);
   expect(sent.length).toBe(2); // the empty answer means yes
   const unreachable = scripted(["me@example.com", "text", "", "no"]);
-  expect(await runInteractive(unreachable, 100, async () => ({ kind: "unreachable", reason: "cannot reach x" }), capture().io)).toBe(3);
+  expect(await runInteractive(unreachable, 100, async () => ({ kind: "unreachable", error: "cannot reach x" }), capture().io)).toBe(3);
 });
 
 test("interactive: Ctrl-D before anything is typed cancels, nothing sent", async () => {

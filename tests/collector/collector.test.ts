@@ -238,7 +238,7 @@ test("a stop request finishes the batch in hand and leaves the rest pending", as
 test("a message the parser cannot finish in time yields exactly one error entry, and the next message still goes through", async () => {
   const box = new MemoryMailbox(500);
   // HTML-only: its text needs html-to-text, which runs in the worker (small plain mail is parsed
-  // on the main thread, where no deadline could stop a parser; see Parser in collector-core)
+  // on the main thread, where no deadline could stop a parser; see lib/collector/parser-policy.ts)
   box.add(`Subject: slow\r\nContent-Type: text/html\r\n\r\n<p>${"y".repeat(50_000)}</p>\r\n`);
   box.add(msg("[Ticket #10001] Mailer", "fine"));
   const t = tempDir("mailer-core-");
@@ -270,9 +270,9 @@ test("messages expunged between listing and fetching are simply not there (no en
   expect(readCheckpoint(c.stateDir)?.pending).toEqual([]);
 });
 
-test("a parser that cannot start stops the check (LocalStateError) and logs nothing, instead of filling the error log", async () => {
+test("a parser that cannot start stops the check (MailerError \"parser\") and logs nothing, instead of filling the error log", async () => {
   const { ParsePool: Pool } = await import("../../lib/collector/parse-pool");
-  const { LocalStateError } = await import("../../lib/collector/collector");
+  const { MailerError } = await import("../../lib/shared/errors");
   const box = new MemoryMailbox(500);
   box.add(`Subject: a\r\nContent-Type: text/html\r\n\r\n<p>needs the worker</p>\r\n`); // HTML: parsed in the worker
   const t = tempDir("mailer-core-");
@@ -284,7 +284,8 @@ test("a parser that cannot start stops the check (LocalStateError) and logs noth
   cleanups.push(() => (pool.close(), log.close()));
   const collector = new Collector({ account: ACCOUNT, mailboxName: "INBOX", stateDir: join(t.path, "state"), log, pool, out: () => {} });
   const err = await collector.check(box).then(() => null, (e) => e);
-  expect(err).toBeInstanceOf(LocalStateError);
+  expect(err).toBeInstanceOf(MailerError);
+  expect(err.kind).toBe("parser");
   expect(err.message).toMatch(/cannot start/);
   expect(existsSync(join(t.path, "logs", ERROR_LOG)) ? readFileSync(join(t.path, "logs", ERROR_LOG), "utf8") : "").toBe("");
 });

@@ -7,6 +7,7 @@ import { MemoryMailbox } from "../fakes/memory-mailbox";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { CERTIFICATE_HINT } from "../../lib/shared/tls";
 import { tempDir } from "../helpers/env";
+import { until as waitUntil } from "../helpers/kit";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -40,13 +41,7 @@ async function harness(box: MemoryMailbox, connectImpl?: () => Promise<MemoryMai
   return { run, out, err, stop, connects: () => connects };
 }
 
-async function until(cond: () => boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(10);
-  }
-}
+const until = (cond: () => boolean, ms = 5000) => waitUntil(cond, ms, "the loop to get there");
 
 const mail = (s: string) => `Subject: ${s}\r\n\r\nbody\r\n`;
 

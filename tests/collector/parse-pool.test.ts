@@ -18,7 +18,7 @@ test("parses in order, whole or streamed", async () => {
       yield Buffer.from("ond\r\n");
     })(), 30),
   ]);
-  expect(results.map((r) => (r.ok ? [r.mail.subject, r.mail.text] : r.reason))).toEqual([["one", "first"], ["two", "second"]]);
+  expect(results.map((r) => (r.ok ? [r.mail.subject, r.mail.text] : r.error))).toEqual([["one", "first"], ["two", "second"]]);
 });
 
 test("a slow stream is not a stuck parser: the deadline counts from the last chunk taken", async () => {
@@ -37,7 +37,7 @@ test("a slow stream is not a stuck parser: the deadline counts from the last chu
 test("a parser that does not finish in time is stopped, and the pool goes on with a new worker", async () => {
   const p = pool({ deadlineMs: (size) => (size > 1000 ? 1 : 10_000) });
   const slow = await p.parse(Buffer.from("Subject: big\r\n\r\n" + "x".repeat(100_000)));
-  expect(slow).toEqual({ ok: false, reason: "parsing took longer than 1 ms and was stopped" });
+  expect(slow).toEqual({ ok: false, error: "parsing took longer than 1 ms and was stopped" });
   const next = await p.parse(Buffer.from("Subject: small\r\n\r\nfine\r\n"));
   expect(next.ok && next.mail.text).toBe("fine");
 });

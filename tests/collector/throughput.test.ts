@@ -1,6 +1,6 @@
 // What the collector does to keep up with a backlog without giving up a guarantee
-// (lib/collector-core.ts Parser and group commit, lib/mailbox.ts sizes, lib/jsonl.ts,
-// lib/checkpoint.ts writeCheckpointAsync, lib/mail-text.ts convertHtml):
+// (lib/collector/parser-policy.ts, group-commit.ts, imap-mailbox.ts sizes, lib/shared/jsonl.ts,
+// lib/collector/checkpoint.ts writeCheckpointAsync, lib/shared/mail-text.ts convertHtml):
 // - small mail is parsed on the main thread; HTML that needs converting and large mail go to
 //   the worker, where a parser that does not finish is stopped: one error entry, the rest fine;
 // - the checkpoint never claims a message the log does not hold, at any moment of a backlog;
@@ -9,7 +9,8 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpointAsync } from "../../lib/collector/checkpoint";
-import { Collector, LocalStateError, type CollectorOptions } from "../../lib/collector/collector";
+import { Collector, type CollectorOptions } from "../../lib/collector/collector";
+import { MailerError } from "../../lib/shared/errors";
 import { JsonlAppender } from "../../lib/shared/jsonl";
 import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
 import { ImapMailbox, SMALL_MESSAGE } from "../../lib/collector/imap-mailbox";
@@ -60,7 +61,8 @@ test("HTML that needs converting goes to the worker: the same text as a full par
 
   const broken = await setup({}, new ParsePool({ workerUrl: new URL("./no-such-parse-worker.ts", import.meta.url).href }));
   const err = await broken.collector.check(box).then(() => null, (e) => e);
-  expect(err).toBeInstanceOf(LocalStateError);
+  expect(err).toBeInstanceOf(MailerError);
+  expect(err.kind).toBe("parser");
   expect(broken.all()).toEqual([]);
 });
 

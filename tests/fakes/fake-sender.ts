@@ -26,5 +26,5 @@ export class FakeSender implements MailSender {
   }
 }
 
-export const refused = (reason = "550 5.1.1 user unknown", permanent = true): SendResult => ({ ok: false, kind: "recipient", reason, permanent });
-export const down = (reason = "cannot connect to the SMTP server at 127.0.0.1:1: connection refused"): SendResult => ({ ok: false, kind: "connect", reason, permanent: false });
+export const refused = (reason = "550 5.1.1 user unknown", permanent = true): SendResult => ({ ok: false, kind: "recipient", error: reason, permanent });
+export const down = (reason = "cannot connect to the SMTP server at 127.0.0.1:1: connection refused"): SendResult => ({ ok: false, kind: "connect", error: reason, permanent: false });

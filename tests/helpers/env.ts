@@ -7,18 +7,9 @@ import { join, resolve } from "node:path";
 export const REPO = resolve(import.meta.dir, "../..");
 export const CORPORA = resolve(REPO, "../shared/corpora");
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
+import { freePort, tempDir } from "./kit";
 
-export function tempDir(prefix = "mailer-test-"): { path: string; cleanup: () => void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
-}
+export { freePort, tempDir };
 
 /** Keys that would otherwise come from the repo's .env; tests set every one they rely on. */
 export function baseEnv(overrides: Record<string, string> = {}): Record<string, string> {

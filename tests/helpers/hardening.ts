@@ -5,36 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { baseEnv, freePort, startEntry, tempDir } from "./env";
 
-/** mulberry32: small, fast, good enough for fuzzing; the same seed gives the same stream. */
-export function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    /** integer in [lo, hi] */
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    bytes(n: number): Uint8Array {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256);
-      return out;
-    },
-  };
-}
-
-/** A seed from FUZZ_SEED (to replay a failure) or a fresh one; printed either way. */
-export function seedFor(name: string): number {
-  const given = Number(process.env.FUZZ_SEED);
-  const seed = Number.isInteger(given) && given > 0 ? given : Math.floor(Math.random() * 2 ** 31) + 1;
-  console.log(`${name}: seed ${seed} (replay with FUZZ_SEED=${seed})`);
-  return seed;
-}
+export { prng, seedFor, until } from "./kit";
 
 /** Resident set size of a live process, in bytes (Linux /proc). */
 export function rssBytes(pid: number): number {
@@ -43,13 +14,6 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-export async function until(cond: () => boolean, ms: number, what: string, stepMs = 20): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(stepMs);
-  }
-}
 
 export const ADMIN = "admin@mailer.test";
 

@@ -153,11 +153,4 @@ export async function clearAdminInbox(s: MailstackEnv): Promise<void> {
   }
 }
 
-/** Polls until `cond` holds; throws naming `what` (plus `detail()`) after `ms`. */
-export async function until(cond: () => boolean, ms: number, what: string, detail: () => string = () => ""): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${detail()}`);
-    await Bun.sleep(25);
-  }
-}
+export { until } from "./kit";

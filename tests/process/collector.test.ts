@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
+import { until } from "../helpers/kit";
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";
@@ -34,17 +35,10 @@ function env(port: number, d: { logDir: string; stateDir: string }, extra: Recor
 function entries(d: { logDir: string }, file: "success_request.log" | "error_request.log") {
   const path = join(d.logDir, file);
   if (!existsSync(path)) return [];
-  return readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  // only whole lines: a running collector may be in the middle of appending the last one
+  return readFileSync(path, "utf8").split("\n").slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
 }
 const allEntries = (d: { logDir: string }) => [...entries(d, "success_request.log"), ...entries(d, "error_request.log")];
-
-async function until(cond: () => boolean, ms: number, what: string) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 const mail = (subject: string, body = "Hello", extraHeaders = "") =>
   `From: Ivan Petrov <ivan@example.com>\r\nTo: ${USER}\r\nSubject: ${subject}\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@example.com>\r\n${extraHeaders}\r\n${body}\r\n`;

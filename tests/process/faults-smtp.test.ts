@@ -23,7 +23,7 @@ async function sink(port = 0): Promise<FaultSink> {
 
 /** The reply as a flat record (an OK reply has no error text; "unreachable" has no reply). */
 const reply = (o: TicketOutcome): { status: string; code?: string; error?: string } =>
-  o.kind === "reply" ? o.reply : { status: "UNREACHABLE", code: "UNREACHABLE", error: o.reason };
+  o.kind === "reply" ? o.reply : { status: "UNREACHABLE", code: "UNREACHABLE", error: o.error };
 const ticket = (o: TicketOutcome) => (o.kind === "reply" && o.reply.status === "OK" ? o.reply.ticket : `not OK: ${JSON.stringify(o)}`);
 
 /** Admin copies received per ticket number. */

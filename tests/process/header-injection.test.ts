@@ -118,7 +118,7 @@ describe("header injection through the real server into a real SMTP server", () 
     const results: string[] = [];
     for (const email of attempts) {
       const o = await requestTicket("127.0.0.1", srv.port, email, "hello", 10_000);
-      if (o.kind !== "reply") throw new Error(`no reply for ${JSON.stringify(email)}: ${o.reason}`);
+      if (o.kind !== "reply") throw new Error(`no reply for ${JSON.stringify(email)}: ${o.error}`);
       // an RFC 2047 encoded word as the local part: valid atext, but a decoding parser would
       // turn its =0D=0A into a line break inside To/Reply-To — refused by name
       if (/^=\?.*\?=@/.test(email)) expect(o.reply).toMatchObject({ code: "INVALID_EMAIL", error: expect.stringContaining("encoded word") });
@@ -143,7 +143,7 @@ describe("header injection through the real server into a real SMTP server", () 
     let accepted = 0;
     for (const message of attempts) {
       const o = await requestTicket("127.0.0.1", srv.port, "victim@example.com", message, 10_000);
-      if (o.kind !== "reply") throw new Error(`no reply: ${o.reason}`);
+      if (o.kind !== "reply") throw new Error(`no reply: ${o.error}`);
       if (o.reply.status !== "OK") {
         expect(o.reply.code).toBe("INVALID_MESSAGE"); // e.g. a control character
         continue;

@@ -216,6 +216,23 @@ describe("the wire protocol against the real server", () => {
     expect(existsSync(join(srv.dir, "server.lock"))).toBe(false);
     expect(srv.output()).toContain("SIGTERM: no new connections");
   }, 20_000);
+
+  test("SIGHUP stops as cleanly as SIGTERM; a second signal during the stop exits 130 at once", async () => {
+    const quick = await server((await sink()).port);
+    expect(await quick.stop("SIGHUP")).toBe(0);
+    expect(quick.output()).toContain("SIGHUP: no new connections");
+
+    const smtp = await sink({ delayMs: 5000 });
+    const srv = await server(smtp.port);
+    void requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 10_000);
+    await Bun.sleep(250);
+    srv.proc.kill("SIGTERM");
+    await Bun.sleep(250);
+    const started = Date.now();
+    expect(await srv.stop("SIGINT")).toBe(130);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(srv.output()).toContain("SIGINT again: exiting at once");
+  }, 20_000);
 });
 
 describe("state: one server per STATE_DIR, numbers across restarts", () => {

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { loadConfig, type Config } from "../../lib/shared/config";
-import { exposureWarning, isLoopback, readinessLine } from "../../lib/server/banner";
+import { exposureWarning, readinessLine } from "../../lib/server/banner";
+import { isLoopback } from "../../lib/shared/net";
 
 function config(env: Record<string, string> = {}): Config {
   const r = loadConfig({ EMAIL_LOGIN: "admin@mailer.test", EMAIL_PASSWORD: "pw", SMTP_HOST: "127.0.0.1", SMTP_PORT: "2525", ...env }, "server");

@@ -16,7 +16,7 @@ afterEach(async () => {
 function setup(sender: FakeSender, d?: string) {
   const path = d ?? (() => { const t = tempDir(); dirs.push(t); return t.path; })();
   const log = { info: [] as string[], error: [] as string[] };
-  const box = new Outbox(path, sender, { info: (l) => log.info.push(l), error: (l) => log.error.push(l) });
+  const box = Outbox.open(path, sender, { info: (l) => log.info.push(l), error: (l) => log.error.push(l) });
   boxes.push(box);
   return { box, log, dir: path };
 }
@@ -175,7 +175,7 @@ test("concurrent enqueues share group commits: all resolve, all are on disk for 
 
 test("an enqueue that cannot be written rejects and leaves nothing queued", async () => {
   const { box } = setup(new FakeSender());
-  const journal = (box as unknown as { journal: { fd: number } }).journal;
+  const journal = (box as unknown as { journal: { appender: { fd: number } } }).journal.appender;
   const fd = journal.fd;
   journal.fd = 987654; // a descriptor that is not open: EBADF
   await expect(box.enqueue("10060", mail("10060"))).rejects.toThrow(/EBADF|bad file/i);

@@ -45,7 +45,7 @@ describe("describeSmtpError: every failure class has its own precise reason", ()
   for (const [name, err, reason, kind, permanent] of table) {
     test(name, () => {
       const r = describeSmtpError(err, ctx, "nobody@example.com");
-      expect(r.reason).toMatch(reason);
+      expect(r.error).toMatch(reason);
       expect(r.kind).toBe(kind as never);
       expect(r.permanent).toBe(permanent);
     });
@@ -54,8 +54,8 @@ describe("describeSmtpError: every failure class has its own precise reason", ()
   test("the password never appears, even when the server echoes it", () => {
     const err = nmError("EAUTH", "Invalid login", { response: `535 bad password ${PASSWORD} ${Buffer.from(`\0admin@example.com\0${PASSWORD}`).toString("base64")}` });
     const r = describeSmtpError(err, ctx);
-    expect(r.reason).not.toContain(PASSWORD);
-    expect(r.reason).not.toContain(Buffer.from(`\0admin@example.com\0${PASSWORD}`).toString("base64"));
+    expect(r.error).not.toContain(PASSWORD);
+    expect(r.error).not.toContain(Buffer.from(`\0admin@example.com\0${PASSWORD}`).toString("base64"));
   });
 });
 
@@ -102,7 +102,7 @@ describe("NodemailerSender against a real SMTP server", () => {
     const s = await sink();
     const snd = sender(s.port);
     for (const to of ["a@example.com, evil@example.org", "a@example.com\r\nBcc: evil@example.org", "Evil <evil@example.org>", "a@example.com;evil@example.org"]) {
-      expect(await snd.send({ ...mail, to })).toMatchObject({ ok: false, permanent: true, reason: expect.stringContaining("is not one plain ASCII address") });
+      expect(await snd.send({ ...mail, to })).toMatchObject({ ok: false, permanent: true, error: expect.stringContaining("is not one plain ASCII address") });
     }
     expect(await snd.send({ ...mail, replyTo: "x@example.com,evil@example.org" })).toMatchObject({ ok: false });
     expect((await snd.send(mail)).ok).toBe(true);
@@ -113,14 +113,14 @@ describe("NodemailerSender against a real SMTP server", () => {
 
   test("nothing listening: connection refused", async () => {
     const r = await sender(freePort()).send(mail);
-    expect(r).toMatchObject({ ok: false, kind: "connect", permanent: false, reason: expect.stringContaining("connection refused") });
+    expect(r).toMatchObject({ ok: false, kind: "connect", permanent: false, error: expect.stringContaining("connection refused") });
   });
 
   test("a server that never greets: timed out after SMTP_TIMEOUT", async () => {
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
       const r = await sender(silent.port, { timeoutSec: 0.5 }).send(mail);
-      expect(r).toMatchObject({ ok: false, kind: "timeout", reason: expect.stringContaining("SMTP_TIMEOUT=0.5 s") });
+      expect(r).toMatchObject({ ok: false, kind: "timeout", error: expect.stringContaining("SMTP_TIMEOUT=0.5 s") });
     } finally {
       silent.stop(true);
     }
@@ -130,7 +130,7 @@ describe("NodemailerSender against a real SMTP server", () => {
     const s = await sink({ auth: { user: "admin@mailer.test", pass: "the-right-one" } });
     const debug: string[] = [];
     const r = await sender(s.port, { login: "admin@mailer.test", password: PASSWORD, debugLog: (l) => debug.push(l) }).send(mail);
-    expect(r).toMatchObject({ ok: false, kind: "auth", reason: expect.stringMatching(/refused the login for EMAIL_LOGIN=admin@mailer\.test .*535.* — check EMAIL_PASSWORD/) });
+    expect(r).toMatchObject({ ok: false, kind: "auth", error: expect.stringMatching(/refused the login for EMAIL_LOGIN=admin@mailer\.test .*535.* — check EMAIL_PASSWORD/) });
     expect(debug.join("\n")).toContain("AUTH");
     const everything = JSON.stringify(r) + debug.join("\n");
     expect(everything).not.toContain(PASSWORD);
@@ -140,7 +140,7 @@ describe("NodemailerSender against a real SMTP server", () => {
   test("recipient refused: the server's reply code and text, permanent", async () => {
     const s = await sink({ refuse: (a) => a.startsWith("nobody@") });
     const r = await sender(s.port).send({ ...mail, to: "nobody@example.com" });
-    expect(r).toMatchObject({ ok: false, kind: "recipient", permanent: true, reason: expect.stringContaining("refused the recipient nobody@example.com: 550 5.1.1") });
+    expect(r).toMatchObject({ ok: false, kind: "recipient", permanent: true, error: expect.stringContaining("refused the recipient nobody@example.com: 550 5.1.1") });
   });
 
   describe("TLS", () => {
@@ -151,7 +151,7 @@ describe("NodemailerSender against a real SMTP server", () => {
     test("STARTTLS with a certificate from an unknown CA is refused with the TLS_CA_FILE hint", async () => {
       const s = await sink({ tls });
       const r = await sender(s.port).send(mail);
-      expect(r).toMatchObject({ ok: false, kind: "tls", reason: expect.stringContaining(CERTIFICATE_HINT) });
+      expect(r).toMatchObject({ ok: false, kind: "tls", error: expect.stringContaining(CERTIFICATE_HINT) });
     });
 
     test("STARTTLS with TLS_CA_FILE's CA: verified and sent (IP host)", async () => {
@@ -168,7 +168,7 @@ describe("NodemailerSender against a real SMTP server", () => {
     test("SMTP_SECURE=starttls against a server without STARTTLS: refused, says so", async () => {
       const s = await sink();
       const r = await sender(s.port, { smtp: { host: "127.0.0.1", port: s.port, security: "starttls" } }).send(mail);
-      expect(r).toMatchObject({ ok: false, kind: "tls", reason: expect.stringContaining("SMTP_SECURE=starttls requires it") });
+      expect(r).toMatchObject({ ok: false, kind: "tls", error: expect.stringContaining("SMTP_SECURE=starttls requires it") });
     });
   });
 

@@ -20,7 +20,7 @@ function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number
   const dir = tempDir();
   const sender = opts.sender ?? new FakeSender();
   const errors: string[] = [];
-  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: (l) => errors.push(l) });
+  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: (l) => errors.push(l) });
   cleanups.push(dir.cleanup, () => outbox.stop());
   const tickets = new TicketAllocator(dir.path);
   const service = new TicketService({
@@ -126,7 +126,7 @@ test("an exception inside becomes INTERNAL, logged, without details for the clie
   cleanups.push(dir.cleanup);
   const errors: string[] = [];
   const sender = new FakeSender();
-  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: () => {} });
+  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: () => {} });
   cleanups.push(() => outbox.stop());
   const service = new TicketService({
     adminEmail: ADMIN, maxMessageChars: 100, sender, outbox,
@@ -150,7 +150,7 @@ test("the admin copy is queued durably BEFORE the person's mail is sent: a crash
     if (m.to !== ADMIN) journalAtUserSend = readFileSync(join(dir.path, "outbox.jsonl"), "utf8");
     return { ok: true, messageId: "<u>", response: "250" };
   });
-  const outbox = new Outbox(dir.path, sender, { info: () => {}, error: () => {} });
+  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: () => {} });
   const tickets = new TicketAllocator(dir.path);
   const service = new TicketService({
     adminEmail: ADMIN, maxMessageChars: 100, sender, outbox, issueTicket: () => tickets.issue(),

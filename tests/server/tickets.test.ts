@@ -1,7 +1,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { acquireStateLock, FIRST_TICKET, StateError, TicketAllocator } from "../../lib/server/tickets";
+import { isMailerError, MailerError } from "../../lib/shared/errors";
+import { acquireStateLock, FIRST_TICKET, TicketAllocator } from "../../lib/server/tickets";
 import { REPO, tempDir } from "../helpers/env";
 
 const dirs: { cleanup: () => void }[] = [];
@@ -84,7 +85,12 @@ for (;;) { console.log(t.issue()); await Bun.sleep(1); }`;
 test("a damaged state file stops the server instead of guessing", () => {
   const d = dir();
   writeFileSync(join(d, "tickets.json"), "{garbage");
-  expect(() => new TicketAllocator(d)).toThrow(StateError);
+  expect(() => new TicketAllocator(d)).toThrow(MailerError);
+  try {
+    new TicketAllocator(d);
+  } catch (err) {
+    expect(isMailerError(err, "state")).toBe(true);
+  }
   expect(() => new TicketAllocator(d)).toThrow(/damaged .* fix it by hand/);
 });
 

@@ -1,0 +1,112 @@
+// The collector program: configuration, CA, the STATE_DIR lock, the logs read back, then the
+// loop (loop.ts) until stopped or, with --once, one check. Failures to start are MailerErrors;
+// the entry point prints them and exits.
+import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
+import type { Config } from "../shared/config";
+import { MailerError, messageOf } from "../shared/errors";
+import { isLoopback } from "../shared/net";
+import { makeRedactor } from "../shared/redact";
+import { onStopSignals } from "../shared/shutdown";
+import { acquireCollectorLock } from "./checkpoint";
+import { Collector } from "./collector";
+import { ImapMailbox, type MailboxInfo } from "./imap-mailbox";
+import type { CollectorFlags, RunCollectorOptions } from "./index";
+import { CollectorLog } from "./log";
+import { runLoop } from "./loop";
+import { ParsePool } from "./parse-pool";
+
+const MAILBOX = "INBOX";
+
+interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export async function runCollectorProgram(flags: CollectorFlags, o: RunCollectorOptions): Promise<number> {
+  const config = loadConfigOrThrow("collector");
+  const ca = loadCaOrThrow(config, "collector");
+  const redact = makeRedactor(config.emailLogin, config.emailPassword);
+  const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
+  const releaseLock = acquireCollectorLock(config.stateDir);
+  try {
+    const log = await openLog(config.logDir, io);
+    try {
+      return await watch(config, ca, log, flags, io, o);
+    } finally {
+      log.close();
+    }
+  } finally {
+    releaseLock();
+  }
+}
+
+/** Reads both logs back (what is already done) and opens them for append. */
+async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
+  const log = new CollectorLog(logDir);
+  try {
+    await log.load();
+  } catch (err) {
+    throw new MailerError("local", `cannot read or open the logs in LOG_DIR=${logDir}: ${messageOf(err)} — check that the directory is writable`);
+  }
+  if (log.badLines > 0) io.err(`note: ${log.badLines} line(s) in the logs are not collector entries (hand edits or a line cut by a crash); ignored.`);
+  return log;
+}
+
+async function watch(config: Config, ca: string[] | undefined, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+  const { host, port } = config.imap;
+  const stop = new AbortController();
+  const removeSignals = onStopSignals({
+    stop: (signal) => {
+      if (!flags.once) io.err(`${signal}: finishing the message in hand, then stopping.`);
+      stop.abort();
+    },
+    exit: o.exit,
+    log: io.err,
+  });
+  const pool = new ParsePool();
+  const collector = new Collector({
+    account: `${config.emailLogin}@${host}:${port}/${MAILBOX}`,
+    mailboxName: MAILBOX,
+    stateDir: config.stateDir,
+    log,
+    pool,
+    all: flags.all,
+    out: io.out,
+    shouldStop: () => stop.signal.aborted,
+  });
+  try {
+    return await runLoop({
+      connect: () =>
+        ImapMailbox.connect({
+          endpoint: config.imap,
+          login: config.emailLogin,
+          password: config.emailPassword,
+          ca,
+          path: MAILBOX,
+          debug: flags.debug ? io.err : undefined,
+        }),
+      collector,
+      periodMs: config.periodCheck * 1000,
+      once: flags.once,
+      stop: stop.signal,
+      out: io.out,
+      err: io.err,
+      where: { login: config.emailLogin, host, port, mailbox: MAILBOX },
+      onReady: (info) => announce(config, info, flags.once, io),
+    });
+  } finally {
+    pool.close();
+    removeSignals();
+  }
+}
+
+/** The readiness line, and a warning when the mail travels in plain text off this machine. */
+function announce(config: Config, info: MailboxInfo, once: boolean, io: Io): void {
+  const { host, port } = config.imap;
+  const how = once ? "checking" : "watching";
+  const mode = once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; the server offers no IDLE`;
+  io.out(`Mailer collector ${how} ${config.emailLogin} ${MAILBOX} on ${host}:${port} (${info.tls ? "TLS" : "no TLS"}, ${mode}) → ${config.logDir}/`);
+  if (!info.tls && !isLoopback(host)) {
+    io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set IMAP_SECURE=starttls to require it, or use port 993`);
+  }
+}

@@ -1,0 +1,34 @@
+// The server's public surface: its command line and the function that runs it. Light on
+// purpose — nodemailer and the rest load only when the server really starts (program.ts), so
+// `bun server.ts --help` starts as fast as Bun itself.
+import type { CommandLine, CommandSpec } from "../shared/args";
+
+const USAGE = `Usage: bun server.ts [--debug]
+
+Listens on SERVER_HOST:SERVER_PORT for ticket requests (one JSON object per line, see README
+"Wire protocol"), mails each message to the person and to ADMIN_EMAIL, answers with the ticket
+number. Configuration comes from .env / .env.local / the environment (README "Configuration").
+
+  --debug    also print the SMTP conversation (passwords masked) on stderr
+  --help     this text
+  --version  print the version
+
+Stops cleanly (answers the requests in flight) on Ctrl-C, SIGTERM or SIGHUP; a second one
+exits at once (130).`;
+
+export const SERVER_COMMAND: CommandSpec = {
+  program: "server.ts",
+  usage: USAGE,
+  options: { debug: { type: "boolean" } },
+};
+
+export interface RunServerOptions {
+  /** the entry point's process.exit, for a second stop signal */
+  exit(code: number): void;
+}
+
+/** Runs the server for a parsed command line; resolves to the exit code once it has stopped. */
+export async function runServer(line: CommandLine, o: RunServerOptions): Promise<number> {
+  const { runServerProgram } = await import("./program");
+  return await runServerProgram({ debug: line.values.debug === true }, o);
+}
