@@ -8,6 +8,8 @@ import { Collector } from "./lib/collector/collector";
 import { runLoop } from "./lib/collector/loop";
 import { CollectorLog } from "./lib/collector/log";
 import { ImapMailbox } from "./lib/collector/imap-mailbox";
+import { connectOAuth2 } from "./lib/collector/imap-oauth2";
+import { openOAuth2 } from "./lib/shared/oauth2/session";
 import { ParsePool } from "./lib/collector/parse-pool";
 import { makeRedactor } from "./lib/shared/redact";
 import { caOrExit, isIpHost } from "./lib/shared/tls";
@@ -50,7 +52,8 @@ const ca = caOrExit(config, "collector");
 
 const { host, port } = config.imap;
 const mailboxName = "INBOX";
-const redact = makeRedactor(config.emailLogin, config.emailPassword);
+const oauth2 = openOAuth2(config);
+const redact = makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets);
 const out = (line: string) => console.log(redact(line));
 const err = (line: string) => console.error(redact(line));
 
@@ -96,15 +99,17 @@ const collector = new Collector({
 });
 
 const code = await runLoop({
-  connect: () =>
-    ImapMailbox.connect({
+  connect: () => {
+    const settings = {
       endpoint: config.imap,
       login: config.emailLogin,
       password: config.emailPassword,
       ca,
       path: mailboxName,
-      debug: args.debug ? (line) => console.error(redact(line)) : undefined,
-    }),
+      debug: args.debug ? (line: string) => console.error(redact(line)) : undefined,
+    };
+    return oauth2 ? connectOAuth2(settings, oauth2, ImapMailbox.connect) : ImapMailbox.connect(settings);
+  },
   collector,
   periodMs: config.periodCheck * 1000,
   once: args.once === true,

@@ -6,6 +6,8 @@ import { exposureWarning, readinessLine } from "./lib/server/banner";
 import type { Reply } from "./lib/wire/protocol";
 import { RateLimiter } from "./lib/server/rate-limit";
 import { makeRedactor } from "./lib/shared/redact";
+import { openOAuth2, signInAtStart } from "./lib/shared/oauth2/session";
+import { isMailerError } from "./lib/shared/errors";
 import { NodemailerSender } from "./lib/server/smtp";
 import { TcpServer, type Peer } from "./lib/server/tcp-server";
 import { caOrExit } from "./lib/shared/tls";
@@ -46,7 +48,15 @@ try {
   fail(`server: cannot use STATE_DIR=${config.stateDir}: ${(err as Error).message} — check that it is a writable directory`, EXIT.USAGE);
 }
 
-const redact = makeRedactor(config.emailLogin, config.emailPassword);
+const oauth2 = openOAuth2(config);
+const redact = makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets);
+try {
+  const note = oauth2 ? await signInAtStart(oauth2) : null;
+  if (note) console.error(redact(note));
+} catch (err) {
+  releaseLock();
+  fail(`server: cannot start: ${redact(isMailerError(err) ? err.message : String(err))}`, isMailerError(err) ? err.exitCode : EXIT.USAGE);
+}
 const now = () => new Date().toISOString();
 const logError = (line: string) => console.error(`${now()} ${redact(line)}`);
 
@@ -59,6 +69,7 @@ const sender = new NodemailerSender({
   ca,
   redact,
   debugLog: debug ? (line) => console.error(line) : undefined,
+  oauth2,
 });
 
 let outbox: Outbox;

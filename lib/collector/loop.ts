@@ -4,6 +4,7 @@
 // certificate (retrying cannot fix those, and hammering a server with a bad password gets
 // accounts locked).
 import { EXIT } from "../shared/cli";
+import { isMailerError } from "../shared/errors";
 import type { CheckResult, Collector } from "./collector";
 import { LocalStateError } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
@@ -86,6 +87,11 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         if (o.once || result.stopped || o.stop.aborted) break;
         await mailbox.waitForChange(o.periodMs, o.stop);
       } catch (err) {
+        // a sentence of its own, for a fault no retry can fix (OAuth2 sign-in revoked, client refused)
+        if (isMailerError(err) && err.exitCode === EXIT.USAGE) {
+          o.err(`Stopped: ${err.message}`);
+          return err.exitCode;
+        }
         const kind = errorKind(err);
         if (kind === "auth") {
           o.err(
