@@ -59,11 +59,11 @@ export function readOAuth2(r: KeyReader, method: AuthMethod, needed: boolean): O
   const tenant = r.string("OAUTH2_TENANT", "");
   if (tenant && provider !== "microsoft") r.errors.push(`OAUTH2_TENANT is only used with OAUTH2_PROVIDER=microsoft — remove it`);
   else if (tenant && !/^[A-Za-z0-9.-]{1,100}$/.test(tenant)) r.errors.push(`OAUTH2_TENANT=${JSON.stringify(tenant)} is not valid — use your directory (tenant) id, your domain, "organizations" or "common"`);
-  const p = preset(provider, tenant);
+  const p = preset(provider ?? "custom", tenant);
   const tokenUrl = readUrl(r, "OAUTH2_TOKEN_URL", p.tokenUrl);
-  if (!tokenUrl && needed) r.errors.push(`OAUTH2_TOKEN_URL is not set — OAUTH2_PROVIDER=custom needs the provider's token endpoint`);
+  if (!tokenUrl && needed && provider) r.errors.push(`OAUTH2_TOKEN_URL is not set — OAUTH2_PROVIDER=custom needs the provider's token endpoint`);
   return {
-    provider,
+    provider: provider ?? "custom",
     clientId,
     clientSecret: r.string("OAUTH2_CLIENT_SECRET", "") || null,
     tenant,
@@ -78,14 +78,14 @@ export function readOAuth2(r: KeyReader, method: AuthMethod, needed: boolean): O
   };
 }
 
-function readProvider(r: KeyReader, needed: boolean): Provider {
+function readProvider(r: KeyReader, needed: boolean): Provider | null {
   const value = r.string("OAUTH2_PROVIDER", "").toLowerCase();
   if ((PROVIDERS as readonly string[]).includes(value)) return value as Provider;
   if (value || needed) {
     const what = value ? `OAUTH2_PROVIDER=${JSON.stringify(value)} is not valid` : "OAUTH2_PROVIDER is not set";
     r.errors.push(`${what} — with AUTH_METHOD=oauth2 use "google", "microsoft" or "custom"`);
   }
-  return "custom";
+  return null;
 }
 
 function readMechanism(r: KeyReader, fallback: Mechanism): Mechanism {
