@@ -9,7 +9,7 @@ import { runLoop } from "./lib/collector/loop";
 import { CollectorLog } from "./lib/collector/log";
 import { ImapMailbox } from "./lib/collector/imap-mailbox";
 import { connectOAuth2 } from "./lib/collector/imap-oauth2";
-import { openOAuth2 } from "./lib/shared/oauth2/session";
+import { describeAuth, openOAuth2 } from "./lib/shared/oauth2/session";
 import { ParsePool } from "./lib/collector/parse-pool";
 import { makeRedactor } from "./lib/shared/redact";
 import { caOrExit, isIpHost } from "./lib/shared/tls";
@@ -121,6 +121,7 @@ const code = await runLoop({
     const how = args.once ? "checking" : "watching";
     const mode = args.once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; the server offers no IDLE`;
     out(`Mailer collector ${how} ${config.emailLogin} ${mailboxName} on ${host}:${port} (${info.tls ? "TLS" : "no TLS"}, ${mode}) → ${config.logDir}/`);
+    if (oauth2) out(`sign-in: ${describeAuth(config)}`);
     if (!info.tls && !isLoopback(host)) {
       err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set IMAP_SECURE=starttls to require it, or use port 993`);
     }

@@ -6,7 +6,7 @@ import { exposureWarning, readinessLine } from "./lib/server/banner";
 import type { Reply } from "./lib/wire/protocol";
 import { RateLimiter } from "./lib/server/rate-limit";
 import { makeRedactor } from "./lib/shared/redact";
-import { openOAuth2, signInAtStart } from "./lib/shared/oauth2/session";
+import { describeAuth, openOAuth2, signInAtStart } from "./lib/shared/oauth2/session";
 import { isMailerError } from "./lib/shared/errors";
 import { NodemailerSender } from "./lib/server/smtp";
 import { TcpServer, type Peer } from "./lib/server/tcp-server";
@@ -125,6 +125,7 @@ try {
 }
 
 console.log(readinessLine(config, tcp.port));
+if (oauth2) console.log(`sign-in: ${describeAuth(config)}`);
 const warning = exposureWarning(config);
 if (warning) console.error(warning);
 for (const dead of outbox.deadLetters) {

@@ -109,6 +109,25 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
     expect(JSON.parse(readFileSync(file, "utf8")).refreshToken).not.toBe(stored.refreshToken);
   }, 60_000);
 
+  test("a token the servers refuse even fresh (issued to another mailbox) ends in one clear reason, on both sides", async () => {
+    const dir = workDir(cleanups, "mailer-o2m-");
+    const stranger = issuer.mintRefreshToken(stack.user); // active, but for user@, not admin@
+    const run = keep(await runEntry("collector.ts", [], collectorWith(dir, "oauthbearer", stranger), undefined, 20_000));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`Stopped: the IMAP server at ${stack.imapHost}:${stack.imapsPort} refused a fresh OAuth2 access token for EMAIL_LOGIN=${stack.admin} with AUTHENTICATE OAUTHBEARER`);
+    const sdir = serverDir();
+    const env = serverEnv(stack, sdir, oauthKeys("xoauth2", issuer.mintRefreshToken(stack.user)));
+    const other = await startEntry("server.ts", [], env, /listening on/, 20_000);
+    try {
+      const reply = keep(await runClient(Number(env.SERVER_PORT), stack.user, `mismatch ${marker()}`));
+      expect(reply.code).toBe(1);
+      expect(reply.stderr + reply.stdout).toContain("refused a fresh OAuth2 access token");
+    } finally {
+      await other.stop();
+      outputs.push(other.output());
+    }
+  }, 60_000);
+
   test("a revoked sign-in ends the collector with exit 2 and says to run bun run oauth-login", async () => {
     const dir = workDir(cleanups, "mailer-o2v-");
     const env = collectorWith(dir, "xoauth2", issuer.mintRefreshToken(stack.admin));

@@ -39,7 +39,7 @@ beforeAll(async () => {
   port = (smtp.server.address() as { port: number }).port;
 });
 afterAll(async () => {
-  await new Promise((resolve) => smtp.close(resolve));
+  await new Promise<void>((resolve) => smtp.close(() => resolve()));
   issuer.stop();
   for (const c of cleanups) c();
 });

@@ -49,11 +49,6 @@ export interface SmtpAuthContext {
   sendCommand(cmd: string): Promise<SmtpReply>;
 }
 
-/** Marks an SMTP login failure whose reason is already a full sentence (lib/server/smtp.ts shows it as is). */
-export class OAuth2LoginError extends Error {
-  readonly oauth2 = true;
-}
-
 /**
  * The nodemailer customAuth handler. Registered under a name of its own: nodemailer replaces a
  * method called "XOAUTH2" by PLAIN when no nodemailer token generator is configured.
@@ -79,12 +74,12 @@ export function smtpOAuth2Handler(o: { source: TokenSource; mechanism: Mechanism
     try {
       await withFreshToken(o.source, (token) => attempt(ctx, token), (err) => err instanceof Refused && err.reply.status === 535);
     } catch (err) {
-      if (!(err instanceof Refused)) throw Object.assign(err as Error, { oauth2: true });
+      if (!(err instanceof Refused)) throw err;
       const said = `${err.reply.response.trim()}${err.status ? ` (${err.status})` : ""}`;
       if (err.reply.status === 504) {
-        throw new OAuth2LoginError(`the SMTP server at ${o.host}:${o.port} does not offer AUTH ${o.mechanism} (${said}) — set OAUTH2_MECHANISM to one it offers (xoauth2 or oauthbearer)`);
+        throw new Error(`the SMTP server at ${o.host}:${o.port} does not offer AUTH ${o.mechanism} (${said}) — set OAUTH2_MECHANISM to one it offers (xoauth2 or oauthbearer)`);
       }
-      throw new OAuth2LoginError(`the SMTP server at ${o.host}:${o.port} refused a fresh OAuth2 access token for EMAIL_LOGIN=${o.user} with AUTH ${o.mechanism}: ${said} — check that OAUTH2_SCOPE includes sending mail (Microsoft: SMTP.Send, and SMTP AUTH enabled for the mailbox), then run \`bun run oauth-login\``);
+      throw new Error(`the SMTP server at ${o.host}:${o.port} refused a fresh OAuth2 access token for EMAIL_LOGIN=${o.user} with AUTH ${o.mechanism}: ${said} — check that OAUTH2_SCOPE includes sending mail (Microsoft: SMTP.Send, and SMTP AUTH enabled for the mailbox), then run \`bun run oauth-login\``);
     }
   };
 }
