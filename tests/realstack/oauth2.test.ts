@@ -34,6 +34,17 @@ const collectorWith = (dir: { logDir: string; stateDir: string }, mechanism: "xo
   collectorEnv(stack, dir, { ...oauthKeys(mechanism, refreshToken), PERIOD_CHECK: "1" });
 const refreshes = () => issuer.calls["token:refresh_token"] ?? 0;
 
+/** Runs `body` while `entry` runs; stops it and keeps its output whatever happens. */
+async function whileRunning<T>(entry: string, env: Record<string, string>, ready: RegExp, body: (p: Awaited<ReturnType<typeof startEntry>>) => Promise<T>): Promise<T> {
+  const p = await startEntry(entry, [], env, ready, 20_000);
+  try {
+    return await body(p);
+  } finally {
+    await p.stop();
+    outputs.push(p.output());
+  }
+}
+
 describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
   beforeAll(async () => {
     issuer = new OAuthIssuer({ rotate: true }).start();
@@ -75,8 +86,7 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
 
   test("an access token that stops working between two tickets is replaced without the person noticing", async () => {
     const dir = workDir(cleanups, "mailer-o2l-");
-    const collector = await startEntry("collector.ts", [], collectorWith(dir, "xoauth2", issuer.mintRefreshToken(stack.admin)), /Mailer collector watching/, 20_000);
-    try {
+    await whileRunning("collector.ts", collectorWith(dir, "xoauth2", issuer.mintRefreshToken(stack.admin)), /Mailer collector watching/, async (collector) => {
       const first = ticketOf(keep(await runClient(serverPort, stack.user, `before ${marker()}`)));
       await until(() => logEntries(dir.logDir).some((e) => e.ticket === first), 20_000, "first ticket collected", collector.output);
       const before = refreshes();
@@ -89,10 +99,7 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
       // one refused-token refresh for SMTP, one for IMAP
       expect(refreshes() - before).toBeGreaterThanOrEqual(2);
       expect(collector.output()).not.toContain("Stopped");
-    } finally {
-      await collector.stop();
-      outputs.push(collector.output());
-    }
+    });
   }, 90_000);
 
   test("a rotated refresh token is stored (0600) and survives a restart", async () => {
@@ -117,15 +124,11 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
     expect(run.stderr).toContain(`Stopped: the IMAP server at ${stack.imapHost}:${stack.imapsPort} refused a fresh OAuth2 access token for EMAIL_LOGIN=${stack.admin} with AUTHENTICATE OAUTHBEARER`);
     const sdir = serverDir();
     const env = serverEnv(stack, sdir, oauthKeys("xoauth2", issuer.mintRefreshToken(stack.user)));
-    const other = await startEntry("server.ts", [], env, /listening on/, 20_000);
-    try {
+    await whileRunning("server.ts", env, /listening on/, async () => {
       const reply = keep(await runClient(Number(env.SERVER_PORT), stack.user, `mismatch ${marker()}`));
       expect(reply.code).toBe(1);
       expect(reply.stderr + reply.stdout).toContain("refused a fresh OAuth2 access token");
-    } finally {
-      await other.stop();
-      outputs.push(other.output());
-    }
+    });
   }, 60_000);
 
   test("a revoked sign-in ends the collector with exit 2 and says to run bun run oauth-login", async () => {
