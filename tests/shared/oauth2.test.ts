@@ -11,6 +11,8 @@ import { TokenSource } from "../../lib/shared/oauth2/token-source";
 import { TokenStore } from "../../lib/shared/oauth2/token-store";
 import { makeRedactor, SecretBook } from "../../lib/shared/redact";
 import { tempDir } from "../helpers/env";
+import { readmeSection } from "../helpers/readme";
+import { OAUTH2_KEYS } from "../../lib/shared/oauth2/settings";
 import { OAuthIssuer } from "../helpers/oauth-issuer";
 
 const base = { EMAIL_LOGIN: "admin@example.com", IMAP_HOST: "imap.example.com", IMAP_PORT: "993", PERIOD_CHECK: "60" };
@@ -60,6 +62,11 @@ describe("configuration keys", () => {
     expect([g.scope, g.mechanism, g.flow, g.deviceUrl]).toEqual(["https://mail.google.com/", "OAUTHBEARER", "loopback", ""]);
     const c = configOf({ AUTH_METHOD: "oauth2", OAUTH2_PROVIDER: "custom", OAUTH2_CLIENT_ID: "id", OAUTH2_TOKEN_URL: "http://127.0.0.1:9/token" }).oauth2!;
     expect(c.mechanism).toBe("OAUTHBEARER");
+  });
+
+  test("every key is in the README's configuration table", () => {
+    const table = readmeSection("Configuration");
+    for (const key of ["AUTH_METHOD", ...OAUTH2_KEYS]) expect(table).toContain(`\`${key}\``);
   });
 
   test("describeAuth names the method and mechanism, never a secret", () => {

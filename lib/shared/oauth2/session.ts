@@ -84,7 +84,7 @@ export function describeAuth(config: Config): string {
   const o = config.oauth2;
   if (config.authMethod !== "oauth2" || !o) return `password (EMAIL_PASSWORD) for ${config.emailLogin}`;
   const from = o.refreshToken ? "OAUTH2_REFRESH_TOKEN, or its rotated successor in STATE_DIR" : "STATE_DIR (bun run oauth-login)";
-  return `OAuth2 (${o.provider}, ${o.mechanism}) for ${config.emailLogin}, client ${o.clientId}, token endpoint ${new URL(o.tokenUrl).host}, refresh token from ${from}`;
+  return `OAuth2 (${o.provider}, ${o.mechanism}) for ${config.emailLogin}, client ${o.clientId}, token endpoint ${o.tokenUrl ? new URL(o.tokenUrl).host : "(none)"}, refresh token from ${from}`;
 }
 
 /**
