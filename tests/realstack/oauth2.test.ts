@@ -139,6 +139,13 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("bun run oauth-login");
     expect(run.stderr).toContain("invalid_grant");
+    // the server refuses to start on it the same way, rather than fail every ticket
+    const gone = issuer.mintRefreshToken(stack.admin).replace("rt_", "rt_gone_");
+    issuer.issued.add(gone); // a configured secret too: the leak check below looks for it
+    const srv = keep(await runEntry("server.ts", [], serverEnv(stack, serverDir(), oauthKeys("xoauth2", gone))));
+    expect(srv.code).toBe(2);
+    expect(srv.stderr).toContain("server: cannot start: the OAuth2 provider refused the refresh token");
+    expect(srv.stderr).toContain("bun run oauth-login");
   }, 30_000);
 
   test("no token, in any form, in any output or log", () => {
