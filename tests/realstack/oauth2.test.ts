@@ -99,6 +99,8 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
       // one refused-token refresh for SMTP, one for IMAP
       expect(refreshes() - before).toBeGreaterThanOrEqual(2);
       expect(collector.output()).not.toContain("Stopped");
+      // Dovecot offers both mechanisms; imapflow alone would always take OAUTHBEARER
+      expect(readFileSync(join(stack.dir, "log/dovecot.log"), "utf8")).toContain(`Login: user=<${stack.admin}>, method=XOAUTH2`);
     });
   }, 90_000);
 
