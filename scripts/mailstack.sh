@@ -8,6 +8,7 @@
 #
 #   scripts/mailstack.sh install            # Debian packages, no daemons started (idempotent)
 #   scripts/mailstack.sh start DIR          # writes DIR/stack.env when every port answers
+#   scripts/mailstack.sh start DIR --oauth2 URL   # OAuth2 mode: Dovecot validates bearer tokens at URL
 #   scripts/mailstack.sh stop DIR           # idempotent
 #   scripts/mailstack.sh status DIR
 #   scripts/mailstack.sh stop-smtp DIR      # Postfix only (fault tests: SMTP down, IMAP up)
@@ -27,6 +28,7 @@ IMAPS_PORT="${MAILSTACK_IMAPS_PORT:-10993}"
 LMTP_PORT="${MAILSTACK_LMTP_PORT:-10024}"
 READY_TIMEOUT="${MAILSTACK_READY_TIMEOUT:-20}"  # seconds
 STOP_TIMEOUT=15                                 # seconds
+OAUTH2_URL=""                                   # start --oauth2 URL
 
 usage() {
   cat <<USAGE
@@ -38,6 +40,10 @@ Usage: $0 COMMAND [DIR]
   start DIR        generate config + certificates under DIR and start Dovecot and Postfix on
                    127.0.0.1; writes DIR/stack.env once every port accepts connections
                    (a stack already running in DIR is stopped first)
+  start DIR --oauth2 URL
+                   the same, and IMAP AUTHENTICATE / SMTP AUTH also take XOAUTH2 and
+                   OAUTHBEARER: Dovecot's oauth2 passdb validates each bearer token by RFC 7662
+                   introspection (POST token=...) at URL and logs in the "username" it returns
   stop DIR         stop what start started in DIR (idempotent)
   status DIR       report from the pid files; exit 0 only if both are running
   stop-smtp DIR    stop only Postfix (stack.env stays: IMAP is still up)
@@ -322,7 +328,7 @@ ssl_min_protocol = TLSv1.2
 $dh
 import_environment = \$import_environment OPENSSL_CONF=$DC_DIR/openssl.cnf
 
-auth_mechanisms = plain login
+auth_mechanisms = plain login${OAUTH2_URL:+ xoauth2 oauthbearer}
 # Wrong-password tests must not slow every later login (Dovecot waits 2 s, and anvil's auth
 # penalty adds 2/4/8/15 s to every login from the same IP, good ones too).
 auth_failure_delay = 0
@@ -337,7 +343,10 @@ passdb {
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%Lu $DC_DIR/passwd
+  # A bearer token must never be checked as a password (the oauth2 mechanisms pass it on as one).
+  ${OAUTH2_URL:+mechanisms = plain login}
 }
+$(oauth2_passdb)
 userdb {
   driver = passwd-file
   args = username_format=%Lu $DC_DIR/passwd
@@ -408,6 +417,27 @@ service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
   }
+}
+CONF
+}
+
+# --oauth2: bearer tokens go to the issuer's introspection endpoint; only an active token whose
+# "username" is the login name passes. No cache: a revoked token is refused at once.
+oauth2_passdb() {
+  [[ -n "$OAUTH2_URL" ]] || return 0
+  cat > "$DC_DIR/oauth2.conf.ext" <<CONF
+introspection_mode = post
+introspection_url = $OAUTH2_URL
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+CONF
+  cat <<CONF
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DC_DIR/oauth2.conf.ext
 }
 CONF
 }
@@ -541,6 +571,7 @@ MAILSTACK_ADMIN=$ADMIN
 MAILSTACK_ADMIN_PASSWORD=$ADMIN_PASSWORD
 MAILSTACK_USER=$USER_ADDR
 MAILSTACK_USER_PASSWORD=$USER_PASSWORD
+MAILSTACK_OAUTH2_URL=$OAUTH2_URL
 ENV
   chmod 644 "$tmp"
   mv "$tmp" "$ENV_FILE"   # atomic: a reader never sees half a file
@@ -603,6 +634,13 @@ load_smtp_port() {
 cmd_start() {
   need_root
   resolve_dir "$1"
+  OAUTH2_URL=""
+  if [[ $# -gt 1 ]]; then
+    [[ "$2" == --oauth2 && $# -eq 3 ]] || { usage >&2; exit 2; }
+    # It goes unquoted into dovecot's config: a plain http(s) URL only.
+    [[ "$3" =~ ^https?://[A-Za-z0-9._:/@-]+$ ]] || die "--oauth2 '$3': give the introspection URL, e.g. http://127.0.0.1:8080/introspect"
+    OAUTH2_URL="$3"
+  fi
   command -v postfix >/dev/null && command -v dovecot >/dev/null \
     || die "postfix/dovecot not installed: run '$0 install' first"
   if [[ -e "$DIR" && ! -e "$MARKER" ]] && [[ -n "$(ls -A "$DIR" 2>/dev/null)" ]]; then
@@ -710,7 +748,7 @@ cmd_start_smtp() {
 
 case "${1:-}" in
   install)    cmd_install ;;
-  start)      cmd_start "${2:-}" ;;
+  start)      shift; cmd_start "${1:-}" "${@:2}" ;;
   stop)       cmd_stop "${2:-}" ;;
   status)     cmd_status "${2:-}" ;;
   stop-smtp)  cmd_stop_smtp "${2:-}" ;;

@@ -6,6 +6,8 @@ import { ImapFlow } from "imapflow";
 import type { Endpoint } from "../shared/config";
 import { usesImplicitTls } from "../shared/config";
 import { tlsOptions } from "../shared/tls";
+import { restrictMechanism } from "./imap-oauth2";
+import type { Mechanism } from "../shared/oauth2/presets";
 
 export interface MailboxInfo {
   uidValidity: number;
@@ -54,6 +56,8 @@ export interface ImapSettings {
   debug?: (line: string) => void;
   /** restart IDLE this often (some servers drop IDLE after ~29 min) */
   maxIdleMs?: number;
+  /** AUTH_METHOD=oauth2: AUTHENTICATE with this token and mechanism instead of the password (see imap-oauth2.ts) */
+  oauth2?: { accessToken: string; mechanism: Mechanism };
 }
 
 export class ImapMailbox implements Mailbox {
@@ -81,7 +85,7 @@ export class ImapMailbox implements Mailbox {
       // starttls: required; auto on a non-993 port: used when offered
       ...(endpoint.security === "starttls" ? { doSTARTTLS: true } : {}),
       tls: tlsOptions(endpoint.host, settings.ca),
-      auth: { user: settings.login, pass: settings.password },
+      auth: settings.oauth2 ? { user: settings.login, accessToken: settings.oauth2.accessToken } : { user: settings.login, pass: settings.password },
       logger: settings.debug ? debugLogger(settings.debug) : false,
       disableAutoIdle: true,
       maxIdleTime: settings.maxIdleMs ?? 5 * 60_000,
@@ -92,6 +96,7 @@ export class ImapMailbox implements Mailbox {
     } as ConstructorParameters<typeof ImapFlow>[0]);
     // an 'error' event without a listener would throw out of the event loop
     client.on("error", () => {});
+    if (settings.oauth2) restrictMechanism(client, settings.oauth2.mechanism);
     await client.connect();
     return new ImapMailbox(client, settings.path ?? "INBOX");
   }

@@ -5,11 +5,13 @@ import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
 import { MailerError, messageOf } from "../shared/errors";
 import { isLoopback } from "../shared/net";
+import { describeAuth, openOAuth2, type OAuth2Session } from "../shared/oauth2/session";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals } from "../shared/shutdown";
 import { acquireCollectorLock } from "./checkpoint";
 import { Collector } from "./collector";
-import { ImapMailbox, type MailboxInfo } from "./imap-mailbox";
+import { ImapMailbox, type ImapSettings, type MailboxInfo } from "./imap-mailbox";
+import { connectOAuth2 } from "./imap-oauth2";
 import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop } from "./loop";
@@ -25,13 +27,14 @@ interface Io {
 export async function runCollectorProgram(flags: CollectorFlags, o: RunCollectorOptions): Promise<number> {
   const config = loadConfigOrThrow("collector");
   const ca = loadCaOrThrow(config, "collector");
-  const redact = makeRedactor(config.emailLogin, config.emailPassword);
+  const oauth2 = openOAuth2(config);
+  const redact = makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets);
   const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
   const releaseLock = acquireCollectorLock(config.stateDir);
   try {
     const log = await openLog(config.logDir, io);
     try {
-      return await watch(config, ca, log, flags, io, o);
+      return await watch(config, ca, oauth2, log, flags, io, o);
     } finally {
       log.close();
     }
@@ -52,7 +55,7 @@ async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
   return log;
 }
 
-async function watch(config: Config, ca: string[] | undefined, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+async function watch(config: Config, ca: string[] | undefined, oauth2: OAuth2Session | null, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
   const { host, port } = config.imap;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
@@ -76,15 +79,10 @@ async function watch(config: Config, ca: string[] | undefined, log: CollectorLog
   });
   try {
     return await runLoop({
-      connect: () =>
-        ImapMailbox.connect({
-          endpoint: config.imap,
-          login: config.emailLogin,
-          password: config.emailPassword,
-          ca,
-          path: MAILBOX,
-          debug: flags.debug ? io.err : undefined,
-        }),
+      connect: () => {
+        const settings: ImapSettings = { endpoint: config.imap, login: config.emailLogin, password: config.emailPassword, ca, path: MAILBOX, debug: flags.debug ? io.err : undefined };
+        return oauth2 ? connectOAuth2(settings, oauth2, ImapMailbox.connect) : ImapMailbox.connect(settings);
+      },
       collector,
       periodMs: config.periodCheck * 1000,
       once: flags.once,
@@ -106,6 +104,7 @@ function announce(config: Config, info: MailboxInfo, once: boolean, io: Io): voi
   const how = once ? "checking" : "watching";
   const mode = once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; the server offers no IDLE`;
   io.out(`Mailer collector ${how} ${config.emailLogin} ${MAILBOX} on ${host}:${port} (${info.tls ? "TLS" : "no TLS"}, ${mode}) → ${config.logDir}/`);
+  if (config.authMethod === "oauth2") io.out(`sign-in: ${describeAuth(config)}`);
   if (!info.tls && !isLoopback(host)) {
     io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set IMAP_SECURE=starttls to require it, or use port 993`);
   }

@@ -5,6 +5,7 @@
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
 import { EXIT, isMailerError, MailerError, messageOf } from "../shared/errors";
+import { describeAuth, openOAuth2, signInAtStart, type OAuth2Session } from "../shared/oauth2/session";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { Reply } from "../wire/protocol";
@@ -43,8 +44,10 @@ interface Running {
 export async function runServerProgram(flags: ServerFlags, o: { exit(code: number): void }): Promise<number> {
   const config = loadConfigOrThrow("server");
   const ca = loadCaOrThrow(config, "server");
-  const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword));
+  const oauth2 = openOAuth2(config);
+  const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
   const { tickets, releaseLock } = openState(config.stateDir);
+  await signIn(oauth2, log, releaseLock);
   const sender = new NodemailerSender({
     smtp: config.smtp,
     login: config.emailLogin,
@@ -54,6 +57,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     ca,
     redact: log.redact,
     debugLog: flags.debug ? (line) => console.error(line) : undefined,
+    oauth2: oauth2 ?? undefined,
   });
   const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
   const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, releaseLock);
@@ -77,6 +81,20 @@ function serverLog(redact: (text: string) => string): ServerLog {
     info: (line) => console.log(`${now()} ${line}`),
     error: (line) => console.error(`${now()} ${redact(line)}`),
   };
+}
+
+/** With OAuth2, a token must be obtainable before the server says it is ready: a revoked sign-in
+ *  or a refused client ends the start (exit 2); an unreachable token endpoint only warns. */
+async function signIn(oauth2: OAuth2Session | null, log: ServerLog, releaseLock: () => void): Promise<void> {
+  if (!oauth2) return;
+  try {
+    const note = await signInAtStart(oauth2);
+    if (note) console.error(log.redact(note));
+  } catch (err) {
+    releaseLock();
+    const message = `server: cannot start: ${log.redact(messageOf(err))}`;
+    throw isMailerError(err) ? new MailerError(err.kind, message, { cause: err }) : new MailerError("config", message, { cause: err });
+  }
 }
 
 /** One server per STATE_DIR (the lock), and the ticket numbers kept there. */
@@ -151,6 +169,7 @@ function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome,
 /** The readiness line people and tests wait for, then what needs attention. */
 function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
   console.log(readinessLine(config, tcp.port));
+  if (config.authMethod === "oauth2") console.log(`sign-in: ${describeAuth(config)}`);
   const warning = exposureWarning(config);
   if (warning) console.error(warning);
   for (const dead of outbox.deadLetters) {

@@ -5,6 +5,7 @@ import nodemailer, { type Transporter } from "nodemailer";
 import { format } from "node:util";
 import { usesImplicitTls, type Endpoint } from "../shared/config";
 import { CERTIFICATE_HINT, isCertificateError, tlsOptions } from "../shared/tls";
+import type { OAuth2Session } from "../shared/oauth2/session";
 
 export interface OutgoingMail {
   from: string;
@@ -56,6 +57,9 @@ export interface SmtpErrorLike {
   command?: string;
   rejected?: string[];
   rejectedErrors?: SmtpErrorLike[];
+  /** set by the OAuth2 login (lib/shared/oauth2/session.ts): the whole reason, and whether it was the token endpoint that could not be reached */
+  oauth2Reason?: string;
+  oauth2Unreachable?: boolean;
 }
 
 function serverReply(e: SmtpErrorLike): string {
@@ -72,6 +76,7 @@ export function describeSmtpError(err: unknown, ctx: SmtpContext, recipient?: st
   const permanent = typeof e.responseCode === "number" && e.responseCode >= 500 && e.responseCode < 600;
   const done = (kind: FailureKind, reason: string, perm = false) => ({ ok: false as const, kind, error: ctx.redact(reason), permanent: perm });
 
+  if (e.oauth2Reason) return done(e.oauth2Unreachable ? "connect" : "auth", e.oauth2Reason);
   switch (e.code) {
     case "EAUTH":
       return done(
@@ -131,6 +136,8 @@ export interface NodemailerSenderOptions {
   redact: (text: string) => string;
   /** receives the SMTP conversation (already redacted) when set: --debug */
   debugLog?: (line: string) => void;
+  /** AUTH_METHOD=oauth2: sign in with its access tokens instead of the password */
+  oauth2?: OAuth2Session | null;
 }
 
 /** nodemailer's bunyan-style logger, routed through the redactor. */
@@ -165,7 +172,7 @@ export class NodemailerSender implements MailSender {
       secure: implicit,
       // "auto" on another port: STARTTLS when the server offers it (nodemailer's default).
       requireTLS: opts.smtp.security === "starttls",
-      auth: opts.login ? { user: opts.login, pass: opts.password } : undefined,
+      ...(opts.oauth2 ? opts.oauth2.smtpAuthOptions(opts.login, opts.smtp.host, opts.smtp.port) : { auth: opts.login ? { user: opts.login, pass: opts.password } : undefined }),
       tls: tlsOptions(opts.smtp.host, opts.ca),
       connectionTimeout: timeoutMs,
       greetingTimeout: timeoutMs,

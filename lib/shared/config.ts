@@ -1,8 +1,9 @@
 // Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
 // sees every missing or malformed key at once (exit code 2), never one at a time.
+import { readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox";
+export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login";
 
 export interface Endpoint {
   host: string;
@@ -34,6 +35,10 @@ export interface Config {
   smtpTimeout: number;
   /** seconds between outbox retries of queued admin copies */
   outboxRetry: number;
+  /** AUTH_METHOD: how EMAIL_LOGIN signs in to SMTP and IMAP */
+  authMethod: AuthMethod;
+  /** the OAUTH2_* keys when AUTH_METHOD=oauth2 */
+  oauth2: OAuth2Settings | null;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -46,7 +51,11 @@ const REQUIRED: Record<Role, string[]> = {
   client: [],
   collector: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "PERIOD_CHECK"],
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
+  "oauth-login": ["EMAIL_LOGIN"],
 };
+
+/** Roles that sign in to the mail servers with AUTH_METHOD (OAuth2 replaces EMAIL_PASSWORD there). */
+const SIGNS_IN: Role[] = ["server", "collector", "oauth-login"];
 
 class Reader {
   readonly errors: string[] = [];
@@ -108,7 +117,9 @@ class Reader {
  * keys are still checked when present, so a typo is reported even by a role that ignores it.
  */
 export function loadConfig(env: Env, role: Role): ConfigResult {
-  const r = new Reader(env, new Set(REQUIRED[role]));
+  const oauth2 = SIGNS_IN.includes(role) && env.AUTH_METHOD?.trim().toLowerCase() === "oauth2";
+  const r = new Reader(env, new Set(REQUIRED[role].filter((k) => !(oauth2 && k === "EMAIL_PASSWORD"))));
+  const authMethod = readAuthMethod(r);
   const emailLogin = r.string("EMAIL_LOGIN", "");
   const config: Config = {
     emailLogin,
@@ -131,6 +142,8 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     recipientLimitPerHour: r.number("RECIPIENT_LIMIT_PER_HOUR", 10, { min: 0, integer: true }),
     smtpTimeout: r.positive("SMTP_TIMEOUT", 15),
     outboxRetry: r.positive("OUTBOX_RETRY", 30),
+    authMethod,
+    oauth2: readOAuth2(r, authMethod, SIGNS_IN.includes(role)),
   };
   if (!config.stateDir) config.stateDir = `${config.logDir}/state`;
   if (config.adminEmail && !config.adminEmail.includes("@") && REQUIRED[role].includes("EMAIL_LOGIN")) {

@@ -1,6 +1,7 @@
 // Secrets never reach output: anything printed from protocol debug logs or errors passes
 // through here. Besides the password itself, the base64 forms that SASL PLAIN/LOGIN put on
-// the wire are masked too.
+// the wire are masked too; so are OAuth2 tokens (learned while running, see SecretBook) and any
+// base64 SASL XOAUTH2/OAUTHBEARER message, whatever token and framing it carries.
 
 export function secretForms(login: string, password: string): string[] {
   if (!password) return [];
@@ -9,13 +10,32 @@ export function secretForms(login: string, password: string): string[] {
   return [...new Set(forms.filter((f) => f.length >= 3))];
 }
 
-export function redact(text: string, secrets: string[]): string {
+export function redact(text: string, secrets: Iterable<string>): string {
   let out = text;
   for (const secret of secrets) if (secret) out = out.split(secret).join("***");
-  return out;
+  return maskBearerMessages(out);
 }
 
-export function makeRedactor(login: string, password: string): (text: string) => string {
+/** Secrets that become known while running (access and refresh tokens): masked from then on. */
+export class SecretBook {
+  private readonly secrets = new Set<string>();
+  add(secret: string | null | undefined): void {
+    if (secret && secret.length >= 8) this.secrets.add(secret);
+  }
+  [Symbol.iterator](): Iterator<string> {
+    return this.secrets[Symbol.iterator]();
+  }
+}
+
+// base64 of "auth=Bearer " at any of the three alignments it can take inside a longer message.
+const BEARER_B64 = /[A-Za-z0-9+/]*(?:YXV0aD1CZWFyZXIg|F1dGg9QmVhcmVyI|hdXRoPUJlYXJlci)[A-Za-z0-9+/]*={0,2}/g;
+
+/** A base64 SASL OAuth2 message carries the token: masked whole. */
+export function maskBearerMessages(text: string): string {
+  return text.replace(BEARER_B64, "***");
+}
+
+export function makeRedactor(login: string, password: string, learned?: SecretBook): (text: string) => string {
   const forms = secretForms(login, password);
-  return (text) => redact(text, forms);
+  return (text) => redact(text, learned ? [...forms, ...learned] : forms);
 }

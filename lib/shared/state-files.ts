@@ -6,11 +6,11 @@ import { open, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
-/** Replaces DIR/NAME with `data` atomically and durably. */
-export function writeFileDurably(dir: string, name: string, data: string): void {
+/** Replaces DIR/NAME with `data` atomically and durably; `mode` 0o600 for a file holding a secret. */
+export function writeFileDurably(dir: string, name: string, data: string, mode = 0o640): void {
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w", 0o640);
+  const fd = openSync(tmp, "w", mode);
   try {
     const buf = Buffer.from(data, "utf8");
     let off = 0;
