@@ -8,13 +8,16 @@ import { Collector } from "./lib/collector/collector";
 import { runLoop } from "./lib/collector/loop";
 import { CollectorLog } from "./lib/collector/log";
 import { ImapMailbox } from "./lib/collector/imap-mailbox";
+import { POP3_FIRST_RUN_NOTE, pop3Remote } from "./lib/collector/pop3/remote";
+import { readCheckpoint } from "./lib/collector/checkpoint";
 import { ParsePool } from "./lib/collector/parse-pool";
 import { makeRedactor } from "./lib/shared/redact";
 import { caOrExit, isIpHost } from "./lib/shared/tls";
 
 const HELP = `Usage: bun collector.ts [--once] [--all] [--debug]
 
-Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT and appends each new message, as one
+Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT (or POP3_HOST:POP3_PORT with
+MAIL_PROTOCOL=pop3) and appends each new message, as one
 JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
 or LOG_DIR/error_request.log (everything else, with a reason). Checks every PERIOD_CHECK
 seconds, and at once when new mail arrives if the server offers IDLE. Mail is never marked
@@ -23,7 +26,7 @@ as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
   --once    run one check and exit (0 = done)
   --all     also take older messages not logged yet (the first run otherwise takes only
             the unread ones)
-  --debug   print the IMAP conversation on stderr (the password is masked)
+  --debug   print the IMAP/POP3 conversation on stderr (the password is masked)
   --help    this text
 
 Exit codes: 0 done or stopped by Ctrl-C/SIGTERM; 1 the logs or state could not be written;
@@ -48,9 +51,11 @@ if (args.help) {
 const config = configOrExit("collector");
 const ca = caOrExit(config, "collector");
 
-const { host, port } = config.imap;
 const mailboxName = "INBOX";
 const redact = makeRedactor(config.emailLogin, config.emailPassword);
+const debug = args.debug ? (line: string) => console.error(redact(line)) : undefined;
+const pop3 = config.mailProtocol === "pop3" ? pop3Remote(config, ca, debug) : null;
+const { host, port } = pop3?.endpoint ?? config.imap;
 const out = (line: string) => console.log(redact(line));
 const err = (line: string) => console.error(redact(line));
 
@@ -85,7 +90,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 const pool = new ParsePool();
 const collector = new Collector({
-  account: `${config.emailLogin}@${host}:${port}/${mailboxName}`,
+  account: pop3?.account ?? `${config.emailLogin}@${host}:${port}/${mailboxName}`,
   mailboxName,
   stateDir: config.stateDir,
   log,
@@ -96,36 +101,47 @@ const collector = new Collector({
 });
 
 const code = await runLoop({
-  connect: () =>
+  connect: pop3?.connect ?? (() =>
     ImapMailbox.connect({
       endpoint: config.imap,
       login: config.emailLogin,
       password: config.emailPassword,
       ca,
       path: mailboxName,
-      debug: args.debug ? (line) => console.error(redact(line)) : undefined,
-    }),
+      debug,
+    })),
   collector,
   periodMs: config.periodCheck * 1000,
   once: args.once === true,
   stop: stop.signal,
   out,
   err,
-  where: { login: config.emailLogin, host, port, mailbox: mailboxName },
+  where: { login: config.emailLogin, host, port, mailbox: mailboxName, protocol: pop3?.protocol },
   onReady: (info) => {
     const how = args.once ? "checking" : "watching";
-    const mode = args.once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; the server offers no IDLE`;
+    const mode = args.once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; ${pop3 ? "POP3 has" : "the server offers"} no IDLE`;
     out(`Mailer collector ${how} ${config.emailLogin} ${mailboxName} on ${host}:${port} (${info.tls ? "TLS" : "no TLS"}, ${mode}) → ${config.logDir}/`);
     if (!info.tls && !isLoopback(host)) {
-      err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set IMAP_SECURE=starttls to require it, or use port 993`);
+      const [key, tlsPort] = pop3 ? ["POP3_SECURE", 995] : ["IMAP_SECURE", 993];
+      err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set ${key}=starttls to require it, or use port ${tlsPort}`);
     }
+    if (pop3 && !args.all && readCheckpointQuiet()?.account !== pop3.account) out(POP3_FIRST_RUN_NOTE);
   },
 });
 
 pool.close();
 log.close();
+pop3?.close();
 releaseLock();
 process.exit(code);
+
+function readCheckpointQuiet() {
+  try {
+    return readCheckpoint(config.stateDir);
+  } catch {
+    return null;
+  }
+}
 
 function isLoopback(h: string): boolean {
   return h === "localhost" || h === "::1" || (isIpHost(h) && h.startsWith("127."));

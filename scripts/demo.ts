@@ -79,7 +79,7 @@ try {
   }
 
   print("");
-  print(`✓ Ticket ${ticket} went client → server → SMTP → IMAP → collector and is in ${shown(logPath)}:`);
+  print(`✓ Ticket ${ticket} went client → server → SMTP → ${config.mailProtocol.toUpperCase()} → collector and is in ${shown(logPath)}:`);
   for (const line of formatEntry(entry)) print(`    ${line}`);
   print("");
   await stopAll();

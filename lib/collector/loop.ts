@@ -8,6 +8,7 @@ import type { CheckResult, Collector } from "./collector";
 import { LocalStateError } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
+import { isMailerError } from "../shared/errors";
 
 export interface LoopOptions {
   connect: () => Promise<Mailbox>;
@@ -19,17 +20,22 @@ export interface LoopOptions {
   out: (line: string) => void;
   err: (line: string) => void;
   /** what the messages call things */
-  where: { login: string; host: string; port: number; mailbox: string };
+  where: { login: string; host: string; port: number; mailbox: string; protocol?: Protocol };
   backoff?: { initialMs: number; maxMs: number };
   /** the first successful open (for the readiness line) */
   onReady?: (info: MailboxInfo) => void;
 }
 
-export type ErrorKind = "auth" | "certificate" | "starttls" | "tlsmode" | "local" | "transient";
+export type ErrorKind = "auth" | "certificate" | "starttls" | "tlsmode" | "local" | "mailer" | "transient";
+
+/** What the messages call the protocol, its keys and its usual ports. */
+export type Protocol = { name: "IMAP" | "POP3"; tlsPort: number; plainPort: number };
+export const IMAP: Protocol = { name: "IMAP", tlsPort: 993, plainPort: 143 };
 
 export function errorKind(err: unknown): ErrorKind {
   const e = err as { authenticationFailed?: boolean; tlsFailed?: boolean; code?: string; message?: string } | undefined;
   if (err instanceof LocalStateError) return "local";
+  if (isMailerError(err)) return "mailer";
   if (e?.authenticationFailed) return "auth";
   if (isCertificateError(err)) return "certificate";
   if (e?.tlsFailed || /does not support STARTTLS/i.test(e?.message ?? "")) return "starttls";
@@ -39,11 +45,11 @@ export function errorKind(err: unknown): ErrorKind {
 }
 
 /** What to check for a connection failure; a plain connection to an implicit-TLS port never gets a greeting. */
-function advice(err: unknown): string {
+function advice(err: unknown, { name: p, tlsPort }: Protocol = IMAP): string {
   if ((err as { code?: string } | undefined)?.code === "GREETING_TIMEOUT") {
-    return "no IMAP greeting came: if IMAP_PORT is an implicit-TLS port (993, or the server's own), set IMAP_SECURE=tls; otherwise check IMAP_HOST/IMAP_PORT";
+    return `no ${p} greeting came: if ${p}_PORT is an implicit-TLS port (${tlsPort}, or the server's own), set ${p}_SECURE=tls; otherwise check ${p}_HOST/${p}_PORT`;
   }
-  return "is IMAP_HOST/IMAP_PORT right and the server up?";
+  return `is ${p}_HOST/${p}_PORT right and the server up?`;
 }
 
 export function describeError(err: unknown): string {
@@ -56,6 +62,8 @@ export function describeError(err: unknown): string {
 export async function runLoop(o: LoopOptions): Promise<number> {
   const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000 };
   const server = `${o.where.host}:${o.where.port}`;
+  const proto = o.where.protocol ?? IMAP;
+  const p = proto.name;
   let mailbox: Mailbox | null = null;
   let ready = false;
   let outageSince: number | null = null;
@@ -76,7 +84,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
           ready = true;
         }
         if (outageSince !== null) {
-          o.err(`IMAP connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
+          o.err(`${p} connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
           outageSince = null;
         }
         const result: CheckResult = await o.collector.check(mailbox);
@@ -89,25 +97,29 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         const kind = errorKind(err);
         if (kind === "auth") {
           o.err(
-            `IMAP login to ${server} failed for EMAIL_LOGIN=${o.where.login}: the server said "${describeError(err)}". ` +
+            `${p} login to ${server} failed for EMAIL_LOGIN=${o.where.login}: the server said "${describeError(err)}". ` +
               `Check EMAIL_PASSWORD (and EMAIL_LOGIN) in .env.local; the collector stops rather than retry a wrong password.`,
           );
           return EXIT.USAGE;
         }
         if (kind === "certificate") {
-          o.err(`The TLS certificate of the IMAP server ${server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`);
+          o.err(`The TLS certificate of the ${p} server ${server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`);
           return EXIT.USAGE;
         }
         if (kind === "starttls") {
-          o.err(`IMAP_SECURE=starttls, but ${server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`);
+          o.err(`${p}_SECURE=starttls, but ${server} does not offer STARTTLS (${describeError(err)}) — use ${p}_SECURE=tls with the server's TLS port (usually ${proto.tlsPort}), or unset ${p}_SECURE.`);
           return EXIT.USAGE;
         }
         if (kind === "tlsmode") {
           o.err(
-            `${server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually 143): ` +
-              `set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls.`,
+            `${server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually ${proto.plainPort}): ` +
+              `set ${p}_SECURE=starttls there, or use the server's implicit-TLS port (usually ${proto.tlsPort}) with ${p}_SECURE=tls.`,
           );
           return EXIT.USAGE;
+        }
+        if (kind === "mailer") {
+          o.err(`Stopped: ${(err as Error).message}`);
+          return (err as { exitCode: number }).exitCode;
         }
         if (kind === "local") {
           o.err(`Stopped: ${(err as Error).message}`);
@@ -115,12 +127,12 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         }
         await drop();
         if (o.once) {
-          o.err(`Cannot check the IMAP server ${server}: ${describeError(err)} — ${advice(err)}`);
+          o.err(`Cannot check the ${p} server ${server}: ${describeError(err)} — ${advice(err, proto)}`);
           return EXIT.UNREACHABLE;
         }
         if (outageSince === null) {
           outageSince = Date.now();
-          o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
+          o.err(`${p} connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err, proto)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
         }
         const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         attempt++;

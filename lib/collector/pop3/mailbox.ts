@@ -3,8 +3,8 @@
 // hand is connect()'s, not listed yet), UIDL + LIST (pipelined when offered), the UID map turns UIDLs
 // into the numeric UIDs the collector tracks; RETR for what it asks; the session ends before
 // the wait for the next check. Nothing is ever deleted (no DELE), nothing depends on the
-// server's idea of "read": POP3 has none the collector could use, so a first run takes what
-// arrives after it ("unseen" is empty) and --all takes everything.
+// server's idea of "read": POP3 has none the collector could use, so for a first run "unseen"
+// means "arrived after this process first listed the mailbox", and --all takes everything.
 import type { Endpoint } from "../../shared/config";
 import { usesImplicitTls } from "../../shared/config";
 import { MailerError } from "../../shared/errors";
@@ -19,6 +19,8 @@ export interface Pop3Settings {
   password: string;
   ca: string[] | undefined;
   uidMap: UidMap;
+  /** shared by the mailboxes of one process (reconnects): the highest UID at its first listing */
+  start?: { maxUid: number | null };
   sasl?: SaslMechanism;
   timeoutMs?: number;
   debug?: (line: string) => void;
@@ -32,7 +34,11 @@ export class Pop3Mailbox implements Mailbox {
   private retrieved = false;
   private messages = new Map<number, { n: number; size: number }>();
 
-  private constructor(private readonly s: Pop3Settings) {}
+  private readonly start: { maxUid: number | null };
+
+  private constructor(private readonly s: Pop3Settings) {
+    this.start = s.start ?? { maxUid: null };
+  }
 
   /** Logs in once, so that a wrong password or certificate shows at once (as for IMAP). */
   static async connect(settings: Pop3Settings): Promise<Pop3Mailbox> {
@@ -64,12 +70,14 @@ export class Pop3Mailbox implements Mailbox {
     const uids = await this.s.uidMap.assign(listing.map((l) => l.uid));
     this.messages = new Map();
     listing.forEach((l, i) => this.messages.set(uids[i]!, { n: l.n, size: sizes.get(l.n) ?? 0 }));
+    this.start.maxUid ??= Math.max(0, ...uids);
     return { uidValidity: this.s.uidMap.uidValidity, exists: listing.length, idle: false, tls: session.secure };
   }
 
   async search(query: UidQuery): Promise<number[]> {
-    if ("unseen" in query) return []; // no read state in POP3: a first run starts after what is there
     const all = [...this.messages.keys()].sort((a, b) => a - b);
+    // no read state in POP3: "unseen" is what came after the first listing (a first run's start)
+    if ("unseen" in query) return all.filter((uid) => uid > (this.start.maxUid ?? Infinity));
     return "above" in query ? all.filter((uid) => uid > query.above) : all;
   }
 
