@@ -112,16 +112,14 @@ export class Pop3Client {
 
   /** QUIT (RFC 1939 UPDATE state; nothing was marked for deletion), then close. */
   async quit(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.c.simple("QUIT");
+      // a server that does not answer QUIT must not hold up the wait for the next check
+      await Promise.race([this.c.simple("QUIT"), new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
     } finally {
+      clearTimeout(timer);
       this.c.end();
     }
-  }
-
-  /** Ends the connection without QUIT: RFC 1939 §6 — the server changes nothing. */
-  drop(): void {
-    this.c.end();
   }
 
   destroy(): void {

@@ -30,8 +30,6 @@ export class Pop3Mailbox implements Mailbox {
   private session: Pop3Client | null = null;
   /** the session from connect(), not listed yet: the first open() uses it */
   private fresh = false;
-  /** RETR was sent in this session (see endSession) */
-  private retrieved = false;
   private messages = new Map<number, { n: number; size: number }>();
 
   private readonly start: { maxUid: number | null };
@@ -95,7 +93,6 @@ export class Pop3Mailbox implements Mailbox {
     const wanted = (await this.sizes(uids)).map((s) => s.uid);
     if (wanted.length === 0) return [];
     const session = this.active();
-    this.retrieved = true;
     const sources = await session.retrieve(wanted.map((uid) => this.messages.get(uid)!.n));
     const out: { uid: number; source: Buffer }[] = [];
     sources.forEach((source, i) => source && out.push({ uid: wanted[i]!, source }));
@@ -106,7 +103,6 @@ export class Pop3Mailbox implements Mailbox {
     const m = this.messages.get(uid);
     if (!m) return null;
     const session = this.active();
-    this.retrieved = true;
     return await session.retrieveStream(m.n);
   }
 
@@ -153,18 +149,12 @@ export class Pop3Mailbox implements Mailbox {
     return this.session;
   }
 
-  /**
-   * After RETR the session is ended without QUIT: RFC 1939 §6 — no UPDATE state, the server
-   * changes nothing. Servers that also speak IMAP mark messages retrieved over POP3 as \Seen
-   * when the session QUITs (Dovecot does), and the collector must not mark mail as read for
-   * the person who reads this inbox elsewhere. A session that only listed ends with QUIT.
-   */
+  /** QUIT: nothing was marked for deletion, so the UPDATE state changes nothing. (A server that
+   *  also speaks IMAP may mark what RETR gave as \Seen — Dovecot does, with or without QUIT,
+   *  unless pop3_no_flag_updates = yes; RETR is the only whole-message read POP3 has.) */
   private async endSession(): Promise<void> {
     const session = this.session;
     this.session = null;
-    if (!session) return;
-    if (this.retrieved) session.drop();
-    else await session.quit().catch(() => {});
-    this.retrieved = false;
+    await session?.quit().catch(() => {});
   }
 }
