@@ -46,7 +46,7 @@ function work(s: MailstackEnv, extra: Record<string, string> = {}) {
 
 /** Delivers over LMTP to the POP3 user, `count` messages at a time on one connection. */
 async function deliver(s: MailstackEnv, messages: { subject: string; text: string }[]) {
-  const t = nodemailer.createTransport({ host: "127.0.0.1", port: s.lmtpPort, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: 4, maxMessages: Infinity } as nodemailer.TransportOptions);
+  const t = nodemailer.createTransport({ host: "127.0.0.1", port: s.lmtpPort, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: 4, maxMessages: Infinity } as Parameters<typeof nodemailer.createTransport>[0]);
   try {
     await Promise.all(messages.map((m) => t.sendMail({ from: s.user, to: s.pop3!.user, subject: m.subject, text: m.text })));
   } finally {
