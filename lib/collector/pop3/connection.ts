@@ -57,6 +57,8 @@ export class Pop3Connection {
   private waiting: Request[] = [];
   private lost: Error | null = null;
   private lastActivity = Date.now();
+  /** a stream's reader lags: the socket is paused, and silence is ours, not the server's */
+  private paused = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
 
@@ -136,7 +138,10 @@ export class Pop3Connection {
    *  its error), else the body. The socket pauses while the reader lags behind. */
   stream(line: string): Promise<{ body: AsyncIterable<Uint8Array> } | { error: Pop3Error }> {
     return new Promise((resolve, reject) => {
-      const body = new BodyQueue(() => this.socket.pause(), () => this.socket.resume());
+      const body = new BodyQueue(
+        () => ((this.paused = true), this.socket.pause()),
+        () => ((this.paused = false), (this.lastActivity = Date.now()), this.socket.resume()),
+      );
       this.enqueue({
         expect: "multi", line, shown: line,
         fail: (err) => (body.fail(err), reject(err)),
@@ -235,7 +240,7 @@ export class Pop3Connection {
     const check = () => {
       this.timer = null;
       if (this.inflight.length === 0) return;
-      const idle = Date.now() - this.lastActivity;
+      const idle = this.paused ? 0 : Date.now() - this.lastActivity;
       if (idle >= this.o.timeoutMs) {
         return this.destroy(new Pop3Error(`the POP3 server ${this.o.host}:${this.o.port} did not answer within ${this.o.timeoutMs / 1000} s`, { code: "ETIMEDOUT" }));
       }
