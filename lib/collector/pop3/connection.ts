@@ -26,6 +26,7 @@ export class Pop3Error extends Error {
 
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+const CHUNK = 64 * 1024;
 
 interface Request {
   expect: Expectation;
@@ -307,6 +308,28 @@ class BodyQueue implements AsyncIterable<Uint8Array> {
     w?.();
   }
 
+  /** Up to `max` bytes from the front of the queue, as one piece. */
+  private take(max: number): Uint8Array | undefined {
+    const first = this.chunks[0];
+    if (!first) return undefined;
+    if (first.length >= max) {
+      if (first.length === max) return this.chunks.shift();
+      this.chunks[0] = first.subarray(max);
+      return first.subarray(0, max);
+    }
+    const out = Buffer.allocUnsafe(Math.min(max, this.bytes));
+    let at = 0;
+    while (at < out.length) {
+      const c = this.chunks[0]!;
+      const n = Math.min(c.length, out.length - at);
+      out.set(c.subarray(0, n), at);
+      at += n;
+      if (n === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(n);
+    }
+    return out;
+  }
+
   private unpause(): void {
     if (this.paused) (this.paused = false), this.resume();
   }
@@ -315,7 +338,15 @@ class BodyQueue implements AsyncIterable<Uint8Array> {
     return {
       next: async () => {
         for (;;) {
-          const chunk = this.chunks.shift();
+          // pieces of CHUNK bytes (the last one excepted), as imapflow hands out: measured here,
+          // a 43 MB message streamed into the parse pool peaked at 145–196 MB RSS in the ~16 KB
+          // pieces TLS delivers (or in whatever had piled up), at 107–112 MB in 64 KB pieces
+          // (imapflow's download of the same message: 111–114 MB)
+          if (this.bytes < CHUNK && !this.finished && !this.error) {
+            await new Promise<void>((resolve) => (this.wake = resolve));
+            continue;
+          }
+          const chunk = this.take(CHUNK);
           if (chunk) {
             this.bytes -= chunk.length;
             if (this.bytes < LOW_WATER) this.unpause();
