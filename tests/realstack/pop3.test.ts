@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
 import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
-import { baseEnv, runEntry, tempDir } from "../helpers/env";
+import { baseEnv, runEntry } from "../helpers/env";
+import { marker, workDir } from "../helpers/realstack";
 import { startProxy } from "../helpers/tcp-proxy";
 
 const stack = requireMailstack();
@@ -26,16 +27,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const marker = () => `p3${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-
 function work(s: MailstackEnv, extra: Record<string, string> = {}) {
-  const t = tempDir("mailer-p3-");
-  cleanups.push(t.cleanup);
-  const logDir = join(t.path, "logs");
+  const { logDir, stateDir } = workDir(cleanups, "mailer-p3-");
   const env = baseEnv({
     MAIL_PROTOCOL: "pop3", EMAIL_LOGIN: s.pop3!.user, EMAIL_PASSWORD: s.pop3!.password,
     POP3_HOST: s.imapHost, POP3_PORT: String(s.pop3!.tlsPort), POP3_SECURE: "tls", TLS_CA_FILE: s.caFile,
-    PERIOD_CHECK: "1", LOG_DIR: logDir, STATE_DIR: join(t.path, "state"), ...extra,
+    PERIOD_CHECK: "1", LOG_DIR: logDir, STATE_DIR: stateDir, ...extra,
   });
   // whole lines only: a line being written (or cut by a kill -9, which the collector then ends and ignores) is not an entry
   const entries = (): Record<string, any>[] =>
@@ -80,6 +77,14 @@ async function withInbox<T>(s: MailstackEnv, f: (c: ImapFlow) => Promise<T>): Pr
 }
 
 const emptyInbox = (s: MailstackEnv) => withInbox(s, async (c) => void (typeof c.mailbox === "object" && c.mailbox.exists > 0 && (await c.messageDelete("1:*"))));
+/** An empty mailbox and a first run on it (which takes nothing old): what most tests start from. */
+async function fresh(s: MailstackEnv, extra: Record<string, string> = {}) {
+  await emptyInbox(s);
+  const w = work(s, extra);
+  expect((await w.once()).code).toBe(0);
+  return { mark: marker("p3"), w };
+}
+
 const deleteByText = (s: MailstackEnv, text: string) => withInbox(s, async (c) => c.messageDelete({ body: text }));
 
 describe.skipIf(!ready)("collector over POP3 against Dovecot", () => {
@@ -88,7 +93,7 @@ describe.skipIf(!ready)("collector over POP3 against Dovecot", () => {
   for (const [name, port, secure] of [["implicit TLS (POP3S)", s?.pop3?.tlsPort, "tls"], ["STLS", s?.pop3?.port, "starttls"]] as const) {
     test(`${name}, CA verified on an IP host: the first run takes nothing old, then tickets once each`, async () => {
       await emptyInbox(s);
-      const mark = marker();
+      const mark = marker("p3");
       await deliver(s, [{ subject: "[Ticket #20000] Mailer", text: `old ${mark}` }]);
       const w = work(s, { POP3_PORT: String(port), POP3_SECURE: secure });
       const first = await w.once();
@@ -118,10 +123,7 @@ describe.skipIf(!ready)("collector over POP3 against Dovecot", () => {
   }, 60_000);
 
   test("mail deleted by another client between checks (Dovecot renumbers): no error, nothing twice, nothing lost", async () => {
-    await emptyInbox(s);
-    const mark = marker();
-    const w = work(s);
-    expect((await w.once()).code).toBe(0);
+    const { mark, w } = await fresh(s);
     await deliver(s, ["a", "b", "c"].map((x) => ({ subject: `${x} ${mark}`, text: `${x} ${mark}` })));
     expect((await w.once()).code).toBe(0);
     await deleteByText(s, `a ${mark}`); // message 1 goes: b and c are 1 and 2 in the next session
@@ -136,12 +138,9 @@ describe.skipIf(!ready)("collector over POP3 against Dovecot", () => {
   }, 90_000);
 
   test("a connection cut in the middle of a large RETR: that check fails (exit 3), the next fetches the message, once", async () => {
-    await emptyInbox(s);
-    const mark = marker();
     const proxy = await startProxy(s.pop3!.tlsPort);
     cleanups.push(() => proxy.close());
-    const w = work(s, { POP3_PORT: String(proxy.port) });
-    expect((await w.once()).code).toBe(0);
+    const { mark, w } = await fresh(s, { POP3_PORT: String(proxy.port) });
     const big = `big ${mark}\n` + "0123456789abcdef ".repeat(120_000); // ~2 MB: streamed, never held whole
     await deliver(s, [{ subject: "[Ticket #20002] Mailer", text: big }, { subject: `small ${mark}`, text: `small ${mark}` }]);
     // the process logs in twice: once at start (a wrong password shows at once), then the check's session
@@ -159,10 +158,7 @@ describe.skipIf(!ready)("collector over POP3 against Dovecot", () => {
   }, 90_000);
 
   test("kill -9 during a 1,000-message backlog, six times: exactly 1,000 entries, one per message", async () => {
-    await emptyInbox(s);
-    const mark = marker();
-    const w = work(s);
-    expect((await w.once()).code).toBe(0);
+    const { mark, w } = await fresh(s);
     const t0 = Date.now();
     await deliver(s, Array.from({ length: 1000 }, (_, i) => ({ subject: `[Ticket #${30000 + i}] Mailer`, text: `n${i} ${mark}` })));
     console.log(`LMTP: 1,000 messages delivered in ${Date.now() - t0} ms`);
