@@ -629,6 +629,7 @@ cmd_start() {
   resolve_dir "$1"
   command -v postfix >/dev/null && command -v dovecot >/dev/null \
     || die "postfix/dovecot not installed: run '$0 install' first"
+  [[ -x /usr/lib/dovecot/pop3 ]] || die "dovecot-pop3d not installed (POP3 is part of the stack now): run '$0 install' first"
   if [[ -e "$DIR" && ! -e "$MARKER" ]] && [[ -n "$(ls -A "$DIR" 2>/dev/null)" ]]; then
     die "'$DIR' exists, is not empty and was not made by mailstack.sh: refusing to write into it"
   fi

@@ -5,10 +5,13 @@ import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { probePort } from "../../lib/sandbox";
+import { startSandboxPop3 } from "../../lib/sandbox/pop3";
 import { freePort, REPO, runEntry, sandboxEnv, tempDir } from "../helpers/env";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
 function pop3Env(extra: Record<string, string> = {}) {
   const dir = tempDir("mailer-pop3-demo-");
@@ -53,4 +56,24 @@ test("POP3 configuration mistakes are reported by name, all at once, exit 2", as
   const sandbox = await demo(pop3Env({ POP3_PORT: "995" }));
   expect(sandbox.code).toBe(2);
   expect(sandbox.stderr).toContain("POP3_PORT=995 means implicit TLS, which the sandbox does not speak");
+}, 60_000);
+
+test("--debug shows the POP3 conversation with the password masked, in no output or file", async () => {
+  const password = "p0p-s3cret!";
+  const env = pop3Env({ EMAIL_PASSWORD: password });
+  const source = Buffer.from("Subject: [Ticket #10001] Mailer\r\n\r\nhello\r\n");
+  const messages: { id: string; size: number; read: () => Buffer }[] = [];
+  const pop3 = await startSandboxPop3({ port: Number(env.POP3_PORT), users: { [env.EMAIL_LOGIN!]: password }, list: () => messages });
+  cleanups.push(() => pop3.close());
+  expect((await runEntry("collector.ts", ["--once"], env)).code).toBe(0);
+  messages.push({ id: "m1", size: source.length, read: () => source });
+  const r = await runEntry("collector.ts", ["--once", "--debug"], env);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("uid 1: ticket 10001");
+  expect(r.stderr).toContain("C: AUTH PLAIN ***");
+  expect(r.stderr).toContain("C: RETR 1");
+  expect(r.stderr).not.toContain("DELE");
+  const all = r.stdout + r.stderr + readFileSync(join(env.LOG_DIR!, "success_request.log"), "utf8");
+  expect(all).not.toContain(password);
+  expect(all).not.toContain(Buffer.from(`\0${env.EMAIL_LOGIN}\0${password}`).toString("base64"));
 }, 60_000);
