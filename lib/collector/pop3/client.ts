@@ -1,9 +1,10 @@
 // A small POP3 client (RFC 1939, CAPA/PIPELINING RFC 2449, STLS RFC 2595, AUTH RFC 5034) with
 // only what the collector needs: log in, UIDL, LIST, RETR (whole or streamed), QUIT. It never
-// sends DELE. Not a package from npm: node-pop3 0.11, yapople 0.4 and poplib 0.1 all assume
-// that each TCP read starts a response and that a body ends where a read ends with CRLF.CRLF
-// (wrong under arbitrary splits, NOTES: bun#13944), none removes dot-stuffing, none does STLS
-// or pipelining, and they buffer a whole RETR without backpressure.
+// sends DELE. Not a package from npm: node-pop3 0.11, yapople 0.4 and poplib 0.1 (read for
+// this) all take a body to end where one TCP read ends with CRLF.CRLF (wrong under arbitrary
+// splits, NOTES: bun#13944), none removes dot-stuffing or pipelines, all buffer a whole RETR
+// without backpressure; only poplib has STLS, and it decodes every byte as ASCII (8-bit mail
+// mangled); yapople drags in mailparser 0.6.
 import type { TlsOptions } from "../../shared/tls";
 import { Pop3Connection, Pop3Error } from "./connection";
 
