@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mailstack.sh — a real mail stack on loopback for Mailer's integration tests and CI.
 #
-#   Postfix (submission: STARTTLS + SASL AUTH required)  --LMTP-->  Dovecot (IMAP STARTTLS + IMAPS)
+#   Postfix (submission: STARTTLS + SASL AUTH required)  --LMTP-->  Dovecot (IMAP STARTTLS + IMAPS,
+#                                                                           POP3 STLS + POP3S)
 #
 # Everything a running stack writes (config, certificates, mail, queue, logs, pid files) lives
 # under one directory DIR; nothing in /etc is changed. See docs/mailstack.md.
@@ -19,12 +20,16 @@ readonly DOMAIN="mailer.test"
 readonly MAIL_HOST="mail.${DOMAIN}"            # Postfix's myhostname; also in the cert's SAN
 readonly ADMIN="admin@${DOMAIN}"  ADMIN_PASSWORD="admin-secret-1"
 readonly USER_ADDR="user@${DOMAIN}" USER_PASSWORD="user-secret-1"
+# A mailbox of its own for the POP3 tests (their 1,000-message backlogs stay out of admin's INBOX).
+readonly POP3_ADDR="pop3@${DOMAIN}" POP3_PASSWORD="pop3-secret-1"
 # libnet-ssleay-perl: swaks only Recommends it, and without it swaks cannot do STARTTLS.
-readonly PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-lmtpd openssl swaks libnet-ssleay-perl)
+readonly PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl swaks libnet-ssleay-perl)
 
 SMTP_PORT="${MAILSTACK_SMTP_PORT:-10587}"
 IMAP_PORT="${MAILSTACK_IMAP_PORT:-10143}"
 IMAPS_PORT="${MAILSTACK_IMAPS_PORT:-10993}"
+POP3_PORT="${MAILSTACK_POP3_PORT:-10110}"
+POP3S_PORT="${MAILSTACK_POP3S_PORT:-10995}"
 LMTP_PORT="${MAILSTACK_LMTP_PORT:-10024}"
 READY_TIMEOUT="${MAILSTACK_READY_TIMEOUT:-20}"  # seconds
 STOP_TIMEOUT=15                                 # seconds
@@ -34,7 +39,7 @@ usage() {
   cat <<USAGE
 Usage: $0 COMMAND [DIR]
 
-  install          install postfix, dovecot (core, imapd, lmtpd), openssl and swaks (with
+  install          install postfix, dovecot (core, imapd, pop3d, lmtpd), openssl and swaks (with
                    Net::SSLeay) from Debian packages without starting their daemons; fast when
                    everything is installed already
   start DIR        generate config + certificates under DIR and start Dovecot and Postfix on
@@ -55,8 +60,9 @@ postfix, dovenull and mail users can traverse (so not under /root). E.g. /tmp/ma
 Ports (127.0.0.1 only; override by environment at start):
   MAILSTACK_SMTP_PORT=$SMTP_PORT (submission, STARTTLS + AUTH required)
   MAILSTACK_IMAP_PORT=$IMAP_PORT (IMAP, STARTTLS)   MAILSTACK_IMAPS_PORT=$IMAPS_PORT (IMAP, implicit TLS)
+  MAILSTACK_POP3_PORT=$POP3_PORT (POP3, STLS)       MAILSTACK_POP3S_PORT=$POP3S_PORT (POP3, implicit TLS)
   MAILSTACK_LMTP_PORT=$LMTP_PORT (Dovecot LMTP, used by Postfix)
-Users: $ADMIN / $ADMIN_PASSWORD, $USER_ADDR / $USER_PASSWORD
+Users: $ADMIN / $ADMIN_PASSWORD, $USER_ADDR / $USER_PASSWORD, $POP3_ADDR / $POP3_PASSWORD
 USAGE
 }
 
@@ -290,6 +296,7 @@ write_dovecot_conf() {
   {
     echo "$ADMIN:{PLAIN}$ADMIN_PASSWORD:8:8::$DC_DIR/mail/$DOMAIN/admin::"
     echo "$USER_ADDR:{PLAIN}$USER_PASSWORD:8:8::$DC_DIR/mail/$DOMAIN/user::"
+    echo "$POP3_ADDR:{PLAIN}$POP3_PASSWORD:8:8::$DC_DIR/mail/$DOMAIN/pop3::"
   } > "$DC_DIR/passwd"
   chown root:dovecot "$DC_DIR/passwd"; chmod 640 "$DC_DIR/passwd"
 
@@ -315,7 +322,7 @@ state_dir = $DC_DIR/state
 log_path = $LOG_DIR/dovecot.log
 instance_name = mailstack-$(basename "$DIR")
 
-protocols = imap lmtp
+protocols = imap pop3 lmtp
 listen = 127.0.0.1
 
 # TLS: STARTTLS on $IMAP_PORT, implicit TLS on $IMAPS_PORT. Note: Dovecot 2.3 counts a connection
@@ -392,6 +399,19 @@ service imap-login {
   }
 }
 
+# POP3: STLS on $POP3_PORT, implicit TLS on $POP3S_PORT (the same "secured" note as for IMAP).
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $POP3_PORT
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $POP3S_PORT
+    ssl = yes
+  }
+}
+
 service lmtp {
   inet_listener lmtp {
     address = 127.0.0.1
@@ -448,7 +468,7 @@ write_postfix_conf() {
   chown postfix:postfix "$PF_DATA"; chmod 700 "$PF_DATA"
 
   # Known recipients: anyone else on the domain is refused at RCPT with 550 5.1.1.
-  printf '%s OK\n' "$ADMIN" "$USER_ADDR" > "$PF_DIR/vmailbox"
+  printf '%s OK\n' "$ADMIN" "$USER_ADDR" "$POP3_ADDR" > "$PF_DIR/vmailbox"
 
   # OpenSSL configuration for Postfix: no TLS 1.3 session tickets. Each unpooled SMTP send
   # otherwise pays ~40 ms for tickets the client never uses.
@@ -563,6 +583,8 @@ MAILSTACK_SMTP_PORT=$SMTP_PORT
 MAILSTACK_IMAP_HOST=127.0.0.1
 MAILSTACK_IMAP_PORT=$IMAP_PORT
 MAILSTACK_IMAPS_PORT=$IMAPS_PORT
+MAILSTACK_POP3_PORT=$POP3_PORT
+MAILSTACK_POP3S_PORT=$POP3S_PORT
 MAILSTACK_LMTP_PORT=$LMTP_PORT
 MAILSTACK_TLS_SERVERNAME=localhost
 MAILSTACK_CA_FILE=$TLS_DIR/ca.pem
@@ -572,6 +594,8 @@ MAILSTACK_ADMIN_PASSWORD=$ADMIN_PASSWORD
 MAILSTACK_USER=$USER_ADDR
 MAILSTACK_USER_PASSWORD=$USER_PASSWORD
 MAILSTACK_OAUTH2_URL=$OAUTH2_URL
+MAILSTACK_POP3_USER=$POP3_ADDR
+MAILSTACK_POP3_USER_PASSWORD=$POP3_PASSWORD
 ENV
   chmod 644 "$tmp"
   mv "$tmp" "$ENV_FILE"   # atomic: a reader never sees half a file
@@ -643,6 +667,7 @@ cmd_start() {
   fi
   command -v postfix >/dev/null && command -v dovecot >/dev/null \
     || die "postfix/dovecot not installed: run '$0 install' first"
+  [[ -x /usr/lib/dovecot/pop3 ]] || die "dovecot-pop3d not installed (POP3 is part of the stack now): run '$0 install' first"
   if [[ -e "$DIR" && ! -e "$MARKER" ]] && [[ -n "$(ls -A "$DIR" 2>/dev/null)" ]]; then
     die "'$DIR' exists, is not empty and was not made by mailstack.sh: refusing to write into it"
   fi
@@ -658,10 +683,10 @@ cmd_start() {
     GRACE_TICKS=100
   fi
   local p
-  for p in SMTP_PORT IMAP_PORT IMAPS_PORT LMTP_PORT; do
+  for p in SMTP_PORT IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT LMTP_PORT; do
     [[ "${!p}" =~ ^[0-9]+$ ]] && (( ${!p} > 0 && ${!p} < 65536 )) || die "MAILSTACK_$p='${!p}' is not a port number"
   done
-  refuse_busy_ports "$SMTP_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT"
+  refuse_busy_ports "$SMTP_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$POP3_PORT" "$POP3S_PORT" "$LMTP_PORT"
 
   mkdir -p "$DIR"; chmod 755 "$DIR"
   touch "$MARKER"
@@ -673,7 +698,7 @@ cmd_start() {
 
   # Dovecot first: Postfix needs its auth socket (SASL) and LMTP.
   start_dovecot
-  wait_ports "$LMTP_PORT" "$IMAP_PORT" "$IMAPS_PORT" || fail_start "dovecot is not ready"
+  wait_ports "$LMTP_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$POP3_PORT" "$POP3S_PORT" || fail_start "dovecot is not ready"
   start_postfix
   wait_ports "$SMTP_PORT" || fail_start "postfix is not ready"
   write_env
@@ -685,8 +710,10 @@ mailstack: ready in ${ms} ms — $DIR
   SMTP submission  127.0.0.1:$SMTP_PORT  STARTTLS + AUTH required (Postfix, pid $(postfix_pid))
   IMAP             127.0.0.1:$IMAP_PORT  STARTTLS (Dovecot, pid $(dovecot_pid))
   IMAPS            127.0.0.1:$IMAPS_PORT  implicit TLS
+  POP3             127.0.0.1:$POP3_PORT  STLS
+  POP3S            127.0.0.1:$POP3S_PORT  implicit TLS
   LMTP             127.0.0.1:$LMTP_PORT  Postfix -> Dovecot
-  users            $ADMIN / $ADMIN_PASSWORD, $USER_ADDR / $USER_PASSWORD
+  users            $ADMIN / $ADMIN_PASSWORD, $USER_ADDR / $USER_PASSWORD, $POP3_ADDR / $POP3_PASSWORD
   CA               $TLS_DIR/ca.pem (cert names: localhost, 127.0.0.1, $MAIL_HOST)
   other CA         $OTHER_DIR/{ca.pem,server.pem,server.key}
   env file         $ENV_FILE

@@ -5,8 +5,8 @@ import type { CommandLine, CommandSpec } from "../shared/args";
 
 const USAGE = `Usage: bun collector.ts [--once] [--all] [--debug]
 
-Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT and appends each new message, as one
-JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
+Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT (or POP3_HOST:POP3_PORT with
+MAIL_PROTOCOL=pop3) and appends each new message, as one JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
 or LOG_DIR/error_request.log (everything else, with a reason). Checks every PERIOD_CHECK
 seconds, and at once when new mail arrives if the server offers IDLE. Mail is never marked
 as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
@@ -14,12 +14,12 @@ as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
   --once     run one check and exit (0 = done)
   --all      also take older messages not logged yet (the first run otherwise takes only
              the unread ones)
-  --debug    print the IMAP conversation on stderr (the password is masked)
+  --debug    print the IMAP/POP3 conversation on stderr (the password is masked)
   --help     this text
   --version  print the version
 
 Exit codes: 0 done or stopped by Ctrl-C/SIGTERM/SIGHUP; 1 the logs or state could not be written;
-2 configuration, wrong password or untrusted certificate; 3 IMAP server unreachable (--once);
+2 configuration, wrong password or untrusted certificate; 3 mail server unreachable (--once);
 130 a second Ctrl-C/SIGTERM/SIGHUP (exits at once).
 Configuration: .env / .env.local, see README "Configuration" and "Collector and logs".`;
 

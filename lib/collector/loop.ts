@@ -8,6 +8,10 @@ import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
 import type { CheckResult, Collector } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 
+/** What the messages call the protocol, its keys and its usual ports. */
+export type Protocol = { name: "IMAP" | "POP3"; tlsPort: number; plainPort: number };
+export const IMAP: Protocol = { name: "IMAP", tlsPort: 993, plainPort: 143 };
+
 export interface LoopOptions {
   connect: () => Promise<Mailbox>;
   collector: Collector;
@@ -18,7 +22,7 @@ export interface LoopOptions {
   out: (line: string) => void;
   err: (line: string) => void;
   /** what the messages call things */
-  where: { login: string; host: string; port: number; mailbox: string };
+  where: { login: string; host: string; port: number; mailbox: string; protocol?: Protocol };
   backoff?: { initialMs: number; maxMs: number };
   /** the first successful open (for the readiness line) */
   onReady?: (info: MailboxInfo) => void;
@@ -40,14 +44,14 @@ export function errorKind(err: unknown): FailureCause {
 }
 
 /** What to check for a connection failure; a plain connection to an implicit-TLS port never gets a greeting. */
-function advice(err: unknown): string {
+function advice(err: unknown, { name: p, tlsPort }: Protocol = IMAP): string {
   if ((err as { code?: string } | undefined)?.code === "GREETING_TIMEOUT") {
-    return "no IMAP greeting came: if IMAP_PORT is an implicit-TLS port (993, or the server's own), set IMAP_SECURE=tls; otherwise check IMAP_HOST/IMAP_PORT";
+    return `no ${p} greeting came: if ${p}_PORT is an implicit-TLS port (${tlsPort}, or the server's own), set ${p}_SECURE=tls; otherwise check ${p}_HOST/${p}_PORT`;
   }
-  return "is IMAP_HOST/IMAP_PORT right and the server up?";
+  return `is ${p}_HOST/${p}_PORT right and the server up?`;
 }
 
-type Where = LoopOptions["where"] & { server: string };
+type Where = LoopOptions["where"] & { server: string; proto: Protocol };
 
 /**
  * What each cause ends with: the message, and through the MailerError kind the exit code
@@ -57,31 +61,31 @@ const FAILURES: Record<FailureCause, (err: unknown, w: Where) => MailerError> = 
   auth: (err, w) =>
     new MailerError(
       "auth",
-      `IMAP login to ${w.server} failed for EMAIL_LOGIN=${w.login}: the server said "${describeError(err)}". ` +
+      `${w.proto.name} login to ${w.server} failed for EMAIL_LOGIN=${w.login}: the server said "${describeError(err)}". ` +
         `Check EMAIL_PASSWORD (and EMAIL_LOGIN) in .env.local; the collector stops rather than retry a wrong password.`,
     ),
-  certificate: (err, w) => new MailerError("tls", `The TLS certificate of the IMAP server ${w.server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`),
+  certificate: (err, w) => new MailerError("tls", `The TLS certificate of the ${w.proto.name} server ${w.server} could not be verified (${describeError(err)}) — ${CERTIFICATE_HINT}.`),
   starttls: (err, w) =>
     new MailerError(
       "tls",
-      `IMAP_SECURE=starttls, but ${w.server} does not offer STARTTLS (${describeError(err)}) — use IMAP_SECURE=tls with the server's TLS port (usually 993), or unset IMAP_SECURE.`,
+      `${w.proto.name}_SECURE=starttls, but ${w.server} does not offer STARTTLS (${describeError(err)}) — use ${w.proto.name}_SECURE=tls with the server's TLS port (usually ${w.proto.tlsPort}), or unset ${w.proto.name}_SECURE.`,
     ),
   tlsmode: (err, w) =>
     new MailerError(
       "tls",
-      `${w.server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually 143): ` +
-        `set IMAP_SECURE=starttls there, or use the server's implicit-TLS port (usually 993) with IMAP_SECURE=tls.`,
+      `${w.server} does not speak implicit TLS (${describeError(err)}) — it is probably a STARTTLS port (usually ${w.proto.plainPort}): ` +
+        `set ${w.proto.name}_SECURE=starttls there, or use the server's implicit-TLS port (usually ${w.proto.tlsPort}) with ${w.proto.name}_SECURE=tls.`,
     ),
   // keeps its own kind ("local", "parser", "state"), so its own exit code
   local: (err) => new MailerError(err instanceof MailerError ? err.kind : "local", `Stopped: ${messageOf(err)}`),
-  transient: (err, w) => new MailerError("unreachable", `Cannot check the IMAP server ${w.server}: ${describeError(err)} — ${advice(err)}`),
+  transient: (err, w) => new MailerError("unreachable", `Cannot check the ${w.proto.name} server ${w.server}: ${describeError(err)} — ${advice(err, w.proto)}`),
 };
 
 /** The MailerError a failure ends the loop with, or null when it is retried. */
 export function fatalFailure(err: unknown, where: LoopOptions["where"], once: boolean): MailerError | null {
   const cause = errorKind(err);
   if (cause === "transient" && !once) return null;
-  return FAILURES[cause](err, { ...where, server: `${where.host}:${where.port}` });
+  return FAILURES[cause](err, { ...where, server: `${where.host}:${where.port}`, proto: where.protocol ?? IMAP });
 }
 
 export function describeError(err: unknown): string {
@@ -94,6 +98,7 @@ export function describeError(err: unknown): string {
 export async function runLoop(o: LoopOptions): Promise<number> {
   const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000 };
   const server = `${o.where.host}:${o.where.port}`;
+  const proto = o.where.protocol ?? IMAP;
   let mailbox: Mailbox | null = null;
   let ready = false;
   let outageSince: number | null = null;
@@ -114,7 +119,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
           ready = true;
         }
         if (outageSince !== null) {
-          o.err(`IMAP connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
+          o.err(`${proto.name} connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
           outageSince = null;
         }
         const result: CheckResult = await o.collector.check(mailbox);
@@ -132,7 +137,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         await drop();
         if (outageSince === null) {
           outageSince = Date.now();
-          o.err(`IMAP connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
+          o.err(`${proto.name} connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err, proto)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
         }
         const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         attempt++;

@@ -10,14 +10,13 @@ import { makeRedactor } from "../shared/redact";
 import { onStopSignals } from "../shared/shutdown";
 import { acquireCollectorLock } from "./checkpoint";
 import { Collector } from "./collector";
-import { ImapMailbox, type ImapSettings, type MailboxInfo } from "./imap-mailbox";
-import { connectOAuth2 } from "./imap-oauth2";
+import type { MailboxInfo } from "./imap-mailbox";
+import { readCheckpoint } from "./checkpoint";
+import { MAILBOX, openRemote, type Remote } from "./remote";
 import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop } from "./loop";
 import { ParsePool } from "./parse-pool";
-
-const MAILBOX = "INBOX";
 
 interface Io {
   out(line: string): void;
@@ -34,7 +33,12 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   try {
     const log = await openLog(config.logDir, io);
     try {
-      return await watch(config, ca, oauth2, log, flags, io, o);
+      const remote = openRemote(config, ca, oauth2, flags.debug ? io.err : undefined);
+      try {
+        return await watch(config, remote, log, flags, io, o);
+      } finally {
+        remote.close();
+      }
     } finally {
       log.close();
     }
@@ -55,8 +59,8 @@ async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
   return log;
 }
 
-async function watch(config: Config, ca: string[] | undefined, oauth2: OAuth2Session | null, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
-  const { host, port } = config.imap;
+async function watch(config: Config, remote: Remote, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+  const { host, port } = remote.endpoint;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
     stop: (signal) => {
@@ -68,7 +72,7 @@ async function watch(config: Config, ca: string[] | undefined, oauth2: OAuth2Ses
   });
   const pool = new ParsePool();
   const collector = new Collector({
-    account: `${config.emailLogin}@${host}:${port}/${MAILBOX}`,
+    account: remote.account,
     mailboxName: MAILBOX,
     stateDir: config.stateDir,
     log,
@@ -79,18 +83,15 @@ async function watch(config: Config, ca: string[] | undefined, oauth2: OAuth2Ses
   });
   try {
     return await runLoop({
-      connect: () => {
-        const settings: ImapSettings = { endpoint: config.imap, login: config.emailLogin, password: config.emailPassword, ca, path: MAILBOX, debug: flags.debug ? io.err : undefined };
-        return oauth2 ? connectOAuth2(settings, oauth2, ImapMailbox.connect) : ImapMailbox.connect(settings);
-      },
+      connect: () => remote.connect(),
       collector,
       periodMs: config.periodCheck * 1000,
       once: flags.once,
       stop: stop.signal,
       out: io.out,
       err: io.err,
-      where: { login: config.emailLogin, host, port, mailbox: MAILBOX },
-      onReady: (info) => announce(config, info, flags.once, io),
+      where: { login: config.emailLogin, host, port, mailbox: MAILBOX, protocol: remote.protocol },
+      onReady: (info) => announce(config, remote, info, flags, io),
     });
   } finally {
     pool.close();
@@ -99,13 +100,24 @@ async function watch(config: Config, ca: string[] | undefined, oauth2: OAuth2Ses
 }
 
 /** The readiness line, and a warning when the mail travels in plain text off this machine. */
-function announce(config: Config, info: MailboxInfo, once: boolean, io: Io): void {
-  const { host, port } = config.imap;
-  const how = once ? "checking" : "watching";
-  const mode = once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; the server offers no IDLE`;
+function announce(config: Config, remote: Remote, info: MailboxInfo, flags: CollectorFlags, io: Io): void {
+  const { host, port } = remote.endpoint;
+  const { name, tlsPort } = remote.protocol;
+  const how = flags.once ? "checking" : "watching";
+  const noIdle = name === "POP3" ? "POP3 has no IDLE" : "the server offers no IDLE";
+  const mode = flags.once ? "one check" : info.idle ? `IDLE, every ${config.periodCheck} s` : `every ${config.periodCheck} s; ${noIdle}`;
   io.out(`Mailer collector ${how} ${config.emailLogin} ${MAILBOX} on ${host}:${port} (${info.tls ? "TLS" : "no TLS"}, ${mode}) → ${config.logDir}/`);
   if (config.authMethod === "oauth2") io.out(`sign-in: ${describeAuth(config)}`);
   if (!info.tls && !isLoopback(host)) {
-    io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set IMAP_SECURE=starttls to require it, or use port 993`);
+    io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set ${name}_SECURE=starttls to require it, or use port ${tlsPort}`);
+  }
+  if (remote.firstRunNote && !flags.all && !hasCheckpointFor(config.stateDir, remote.account)) io.out(remote.firstRunNote);
+}
+
+function hasCheckpointFor(stateDir: string, account: string): boolean {
+  try {
+    return readCheckpoint(stateDir)?.account === account;
+  } catch {
+    return false;
   }
 }

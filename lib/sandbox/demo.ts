@@ -84,7 +84,7 @@ async function oneTicket(config: Config, run: DemoRun): Promise<void> {
     throw new StackError(`ticket ${ticket} was logged, but its text differs from what was sent: ${JSON.stringify(entry.text)}`, stack.children);
   }
   print("");
-  print(`✓ Ticket ${ticket} went client → server → SMTP → IMAP → collector and is in ${shown(logPath)}:`);
+  print(`✓ Ticket ${ticket} went client → server → SMTP → ${config.mailProtocol.toUpperCase()} → collector and is in ${shown(logPath)}:`);
   for (const line of formatEntry(entry)) print(`    ${line}`);
   print("");
 }

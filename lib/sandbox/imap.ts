@@ -39,6 +39,8 @@ export interface SandboxImap {
   /** Replaces a message's flags (as another mail client would); connected clients are told. */
   setFlags(uid: number, flags: string[]): void;
   messages(): SandboxMessage[];
+  /** The sources as they are now, read on demand (for the sandbox's POP3 side). */
+  sources(): { uid: number; size: number; read(): Buffer }[];
   close(): Promise<void>;
 }
 
@@ -102,6 +104,10 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
     },
     messages() {
       return inbox().messages.map((m) => ({ uid: m.uid, flags: [...m.flags] }));
+    },
+    sources() {
+      // hoodiecrow holds "binary" (latin1) strings: one character per byte
+      return inbox().messages.map((m) => ({ uid: m.uid, size: m.raw.length, read: () => Buffer.from(m.raw, "latin1") }));
     },
     async close() {
       if (closed) return;

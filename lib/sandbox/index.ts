@@ -5,6 +5,7 @@ import { usesImplicitTls, type Config } from "../shared/config";
 import { MailerError } from "../shared/errors";
 import { isLoopback } from "../shared/net";
 import { startSandboxImap, type SandboxImap } from "./imap";
+import { startSandboxPop3, type SandboxPop3 } from "./pop3";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
 
 export interface SandboxLog {
@@ -19,6 +20,8 @@ export interface Sandbox {
   imapPort: number;
   uidValidity: number;
   imap: SandboxImap;
+  /** with MAIL_PROTOCOL=pop3: the same inbox over POP3 on POP3_PORT */
+  pop3: SandboxPop3 | null;
   close(): Promise<void>;
 }
 
@@ -48,14 +51,15 @@ export function portMessage(key: string, port: number, code: string): string {
  */
 export function sandboxConfigProblems(config: Config): string[] {
   const problems: string[] = [];
-  for (const [name, endpoint, implicitPort] of [["SMTP", config.smtp, 465], ["IMAP", config.imap, 993]] as const) {
+  const endpoints = [["SMTP", config.smtp, 465], ["IMAP", config.imap, 993], ["POP3", config.pop3, 995]] as const;
+  for (const [name, endpoint, implicitPort] of endpoints.filter((e) => e[0] !== "POP3" || config.mailProtocol === "pop3")) {
     if (!isLoopback(endpoint.host)) {
       problems.push(`${name}_HOST=${endpoint.host} is not a loopback address; the sandbox listens on 127.0.0.1 only — set ${name}_HOST=127.0.0.1 (is .env.local pointing at a real mail account?)`);
     }
     if (endpoint.security !== "auto") {
       problems.push(`${name}_SECURE=${endpoint.security}, but the sandbox speaks plain ${name} on loopback (no TLS) — leave ${name}_SECURE unset`);
     } else if (usesImplicitTls(endpoint, implicitPort)) {
-      problems.push(`${name}_PORT=${endpoint.port} means implicit TLS, which the sandbox does not speak — use another port (.env has ${name === "SMTP" ? 2525 : 1143})`);
+      problems.push(`${name}_PORT=${endpoint.port} means implicit TLS, which the sandbox does not speak — use another port (.env has ${{ SMTP: 2525, IMAP: 1143, POP3: 1110 }[name]})`);
     }
   }
   if (config.smtp.port === config.imap.port && config.smtp.port !== 0) {
@@ -129,13 +133,24 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
     if (err instanceof PortInUseError) throw new SandboxPortError("SMTP_PORT", config.smtp.port, err.code);
     throw err;
   }
+  let pop3: SandboxPop3 | null = null;
+  if (config.mailProtocol === "pop3") {
+    // UIDL: UIDVALIDITY.UID — unique across sandbox starts, so a UID map from an earlier run never hides new mail
+    const list = () => imap.sources().map((m) => ({ id: `${imap.uidValidity}.${m.uid}`, size: m.size, read: m.read }));
+    pop3 = await startSandboxPop3({ host: config.pop3.host, port: config.pop3.port, users: { [config.emailLogin]: config.emailPassword }, list }).catch(async (err) => {
+      await Promise.all([smtp.close(), imap.close()]);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw code ? new SandboxPortError("POP3_PORT", config.pop3.port, code) : err;
+    });
+  }
   return {
     smtpPort: smtp.port,
     imapPort: imap.port,
     uidValidity: imap.uidValidity,
     imap,
+    pop3,
     async close() {
-      await Promise.all([smtp.close(), imap.close()]);
+      await Promise.all([smtp.close(), imap.close(), pop3?.close()]);
     },
   };
 }
@@ -145,6 +160,7 @@ export function describeSandbox(config: Config, sandbox: Sandbox): string[] {
   return [
     `SMTP  ${config.smtp.host}:${sandbox.smtpPort}  (AUTH PLAIN/LOGIN, no TLS — loopback only)`,
     `IMAP  ${config.imap.host}:${sandbox.imapPort}  (IDLE, UIDVALIDITY ${sandbox.uidValidity}, in memory)`,
+    ...(sandbox.pop3 ? [`POP3  ${sandbox.pop3.host}:${sandbox.pop3.port}  (the same inbox, read-only, no TLS — loopback only)`] : []),
     `login ${config.emailLogin}  (password: EMAIL_PASSWORD from .env)`,
     `mail to ${config.adminEmail} lands in its IMAP inbox; mail to anyone else is shown here, nothing leaves this machine`,
   ];

@@ -82,6 +82,7 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
     { key: "SMTP_PORT", host: config.smtp.host, port: config.smtp.port },
     { key: "IMAP_PORT", host: config.imap.host, port: config.imap.port },
     { key: "SERVER_PORT", host: config.serverHost, port: config.serverPort },
+    ...(config.mailProtocol === "pop3" ? [{ key: "POP3_PORT", host: config.pop3.host, port: config.pop3.port }] : []),
   ]);
   if (taken.length) throw new MailerError("config", taken.join("\n"));
 
@@ -89,7 +90,8 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
   const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }).catch((err: unknown) => {
     throw isMailerError(err) ? err : new MailerError("config", messageOf(err), { cause: err });
   });
-  say(`SMTP ${config.smtp.host}:${sandbox.smtpPort}, IMAP ${config.imap.host}:${sandbox.imapPort} (login ${config.emailLogin}, in memory)`);
+  const pop3 = sandbox.pop3 ? `, POP3 ${sandbox.pop3.host}:${sandbox.pop3.port}` : "";
+  say(`SMTP ${config.smtp.host}:${sandbox.smtpPort}, IMAP ${config.imap.host}:${sandbox.imapPort}${pop3} (login ${config.emailLogin}, in memory)`);
 
   // The children get this process's environment (.env, .env.local and overrides already
   // merged by Bun) and do not load .env again, so all three parts see one configuration.
@@ -107,6 +109,8 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
 
   try {
     await server.waitFor(/listening on/i, SERVER_READY_MS, `"listening on"`);
+    // POP3 has no unread flag: mail that is there before the collector's first look counts as old
+    if (config.mailProtocol === "pop3") await collector.waitFor(/Mailer collector watching/, SERVER_READY_MS, `"Mailer collector watching"`);
   } catch (err) {
     await stop();
     throw new StackError((err as Error).message, children);

@@ -18,6 +18,9 @@ export interface Config {
   adminEmail: string;
   smtp: Endpoint;
   imap: Endpoint;
+  /** what the collector reads the inbox with (MAIL_PROTOCOL) */
+  mailProtocol: "imap" | "pop3";
+  pop3: Endpoint;
   periodCheck: number;
   serverHost: string;
   serverPort: number;
@@ -118,8 +121,13 @@ class Reader {
  */
 export function loadConfig(env: Env, role: Role): ConfigResult {
   const oauth2 = SIGNS_IN.includes(role) && env.AUTH_METHOD?.trim().toLowerCase() === "oauth2";
-  const r = new Reader(env, new Set(REQUIRED[role].filter((k) => !(oauth2 && k === "EMAIL_PASSWORD"))));
+  const mailProtocol = env.MAIL_PROTOCOL?.trim().toLowerCase() || "imap";
+  const required = new Set(REQUIRED[role].filter((k) => !(oauth2 && k === "EMAIL_PASSWORD")));
+  if (mailProtocol === "pop3" && role === "collector") (required.delete("IMAP_HOST"), required.delete("IMAP_PORT"), required.add("POP3_HOST"));
+  const r = new Reader(env, required);
+  if (mailProtocol !== "imap" && mailProtocol !== "pop3") r.errors.push(`MAIL_PROTOCOL=${JSON.stringify(env.MAIL_PROTOCOL)} is not valid — use "imap" (default) or "pop3"`);
   const authMethod = readAuthMethod(r);
+  const pop3Security = r.security("POP3_SECURE");
   const emailLogin = r.string("EMAIL_LOGIN", "");
   const config: Config = {
     emailLogin,
@@ -127,6 +135,9 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     adminEmail: r.string("ADMIN_EMAIL", emailLogin),
     smtp: { host: r.string("SMTP_HOST", ""), port: r.port("SMTP_PORT", 0), security: r.security("SMTP_SECURE") },
     imap: { host: r.string("IMAP_HOST", ""), port: r.port("IMAP_PORT", 0), security: r.security("IMAP_SECURE") },
+    mailProtocol: mailProtocol === "pop3" ? "pop3" : "imap",
+    // POP3_PORT unset: 995 (implicit TLS), or 110 when STLS is required
+    pop3: { host: r.string("POP3_HOST", ""), port: r.port("POP3_PORT", pop3Security === "starttls" ? 110 : 995), security: pop3Security },
     periodCheck: r.positive("PERIOD_CHECK", 0),
     serverHost: r.string("SERVER_HOST", "127.0.0.1"),
     serverPort: r.port("SERVER_PORT", 50007),

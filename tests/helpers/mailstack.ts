@@ -34,6 +34,8 @@ export interface MailstackEnv {
   adminPassword: string;
   user: string;
   userPassword: string;
+  /** POP3 with STLS / implicit TLS and a mailbox of its own; absent from stacks started before POP3 was added */
+  pop3?: { port: number; tlsPort: number; user: string; password: string };
 }
 
 /** KEY=VALUE lines; blank lines and # comments ignored; optional surrounding quotes removed. */
@@ -93,6 +95,9 @@ export function mailstackEnv(): MailstackEnv | null {
     adminPassword: str("MAILSTACK_ADMIN_PASSWORD"),
     user: str("MAILSTACK_USER"),
     userPassword: str("MAILSTACK_USER_PASSWORD"),
+    ...(v.MAILSTACK_POP3_PORT
+      ? { pop3: { port: port("MAILSTACK_POP3_PORT"), tlsPort: port("MAILSTACK_POP3S_PORT"), user: str("MAILSTACK_POP3_USER"), password: str("MAILSTACK_POP3_USER_PASSWORD") } }
+      : {}),
   };
 }
 
