@@ -22,7 +22,7 @@ export interface Remote {
 }
 
 export function openRemote(config: Config, ca: string[] | undefined, oauth2: OAuth2Session | null, debug?: (line: string) => void): Remote {
-  if (config.mailProtocol === "pop3") return { ...pop3Remote(config, ca, debug), firstRunNote: POP3_FIRST_RUN_NOTE };
+  if (config.mailProtocol === "pop3") return { ...pop3Remote(config, ca, debug, oauth2), firstRunNote: POP3_FIRST_RUN_NOTE };
   const { host, port } = config.imap;
   const settings: ImapSettings = { endpoint: config.imap, login: config.emailLogin, password: config.emailPassword, ca, path: MAILBOX, debug };
   return {

@@ -43,7 +43,7 @@ export interface OAuth2Stack extends MailstackEnv {
 
 export function startOAuth2Stack(issuer: OAuthIssuer): OAuth2Stack {
   const dir = `/tmp/mailer-oauth2-${process.pid}`;
-  const ports = { MAILSTACK_SMTP_PORT: freePort(), MAILSTACK_IMAP_PORT: freePort(), MAILSTACK_IMAPS_PORT: freePort(), MAILSTACK_LMTP_PORT: freePort() };
+  const ports = { MAILSTACK_SMTP_PORT: freePort(), MAILSTACK_IMAP_PORT: freePort(), MAILSTACK_IMAPS_PORT: freePort(), MAILSTACK_LMTP_PORT: freePort(), MAILSTACK_POP3_PORT: freePort(), MAILSTACK_POP3S_PORT: freePort() };
   run(["start", dir, "--oauth2", `${issuer.url}/introspect`], Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])));
   const saved = process.env.MAILSTACK_ENV_FILE;
   process.env.MAILSTACK_ENV_FILE = `${dir}/stack.env`;

@@ -84,6 +84,23 @@ describe.skipIf(!enabled)("OAuth2 through real Postfix + Dovecot", () => {
     expect(run.stderr).toContain("AUTHENTICATE OAUTHBEARER");
   }, 60_000);
 
+  test("POP3 too: the admin's inbox read over POP3S with AUTH XOAUTH2, checked by Dovecot", async () => {
+    const text = `oauth2 pop3 ${marker()}`;
+    const ticket = ticketOf(keep(await runClient(serverPort, stack.user, text)));
+    const dir = workDir(cleanups, "mailer-o2p-");
+    const env = {
+      ...collectorWith(dir, "xoauth2", issuer.mintRefreshToken(stack.admin)),
+      MAIL_PROTOCOL: "pop3", POP3_HOST: stack.imapHost, POP3_PORT: String(stack.pop3!.tlsPort), POP3_SECURE: "tls",
+    };
+    for (let i = 0; i < 30 && !logEntries(dir.logDir).some((e) => e.ticket === ticket); i++) {
+      if (i) await Bun.sleep(200);
+      const run = keep(await runEntry("collector.ts", ["--once", "--all"], env, undefined, 20_000));
+      expect(run.code).toBe(0);
+    }
+    expect(logEntries(dir.logDir).find((e) => e.ticket === ticket)?.text).toBe(text);
+    expect(readFileSync(join(stack.dir, "log/dovecot.log"), "utf8")).toMatch(new RegExp(`pop3-login: Info: Login: user=<${stack.admin}>, method=XOAUTH2`));
+  }, 60_000);
+
   test("an access token that stops working between two tickets is replaced without the person noticing", async () => {
     const dir = workDir(cleanups, "mailer-o2l-");
     await whileRunning("collector.ts", collectorWith(dir, "xoauth2", issuer.mintRefreshToken(stack.admin)), /Mailer collector watching/, async (collector) => {
