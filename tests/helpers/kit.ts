@@ -1,7 +1,7 @@
 // The one copy of the small test and bench plumbing: free loopback ports, temporary directories
 // with a cleanup fixture, polling with a deadline, and a seeded PRNG whose seed is printed so a
 // failure can be replayed. Used by tests/ and bench/ alike.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -78,4 +78,11 @@ export function seedFor(name: string): number {
   const seed = Number.isInteger(given) && given > 0 ? given : Math.floor(Math.random() * 2 ** 31) + 1;
   console.log(`${name}: seed ${seed} (replay with FUZZ_SEED=${seed})`);
   return seed;
+}
+
+/** The complete lines of a JSON Lines file, parsed; [] when it does not exist. A line still being
+ *  appended (no newline yet) is left out: tests read logs while a collector writes them. */
+export function readJsonLines<T = any>(path: string): T[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8").split("\n").slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as T);
 }

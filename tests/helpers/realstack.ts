@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ImapFlow } from "imapflow";
 import { baseEnv, freePort, runEntry, tempDir, type RunResult } from "./env";
 import type { MailstackEnv } from "./mailstack";
+import { readJsonLines } from "./kit";
 
 // mailparser ships no types (lib/mailparser.d.ts declares only MailParser): the fields used here.
 interface AddressList { value: { address?: string; name?: string }[]; text: string }
@@ -72,7 +73,7 @@ export function ticketOf(run: RunResult): string {
 export function logEntries(logDir: string, file = "success_request.log"): Record<string, any>[] {
   const path = join(logDir, file);
   if (!existsSync(path)) return [];
-  return readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return readJsonLines(path);
 }
 
 /** Everything under `dir` (recursively) as one string: for "the secret is in no file" checks. */

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
-import { until } from "../helpers/kit";
+import { until, readJsonLines } from "../helpers/kit";
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";
@@ -36,7 +36,7 @@ function entries(d: { logDir: string }, file: "success_request.log" | "error_req
   const path = join(d.logDir, file);
   if (!existsSync(path)) return [];
   // only whole lines: a running collector may be in the middle of appending the last one
-  return readFileSync(path, "utf8").split("\n").slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
+  return readJsonLines(path);
 }
 const allEntries = (d: { logDir: string }) => [...entries(d, "success_request.log"), ...entries(d, "error_request.log")];
 

@@ -13,6 +13,7 @@ import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { prng, seedFor, until } from "../helpers/hardening";
 import { startProxy } from "../helpers/tcp-proxy";
+import { readJsonLines } from "../helpers/kit";
 
 const USER = "admin@mailer.test";
 const PASS = "coll-faults-pw";
@@ -48,7 +49,7 @@ function entries(d: { logDir: string }): { uid: number; uidValidity: number; tex
   const out = [];
   for (const f of ["success_request.log", "error_request.log"]) {
     const p = join(d.logDir, f);
-    if (existsSync(p)) for (const l of readFileSync(p, "utf8").split("\n")) if (l) out.push(JSON.parse(l));
+    out.push(...readJsonLines<{ uid: number; uidValidity: number; text: string }>(p));
   }
   return out;
 }

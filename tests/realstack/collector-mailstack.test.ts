@@ -9,6 +9,7 @@ import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
 import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
+import { readJsonLines } from "../helpers/kit";
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];
@@ -28,7 +29,7 @@ function collectorEnv(s: MailstackEnv, extra: Record<string, string> = {}) {
   });
   const entries = () =>
     ["success_request.log", "error_request.log"].flatMap((f) =>
-      existsSync(join(logDir, f)) ? readFileSync(join(logDir, f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [],
+      readJsonLines(join(logDir, f)),
     );
   return { env, entries };
 }
