@@ -80,6 +80,7 @@ const service = new TicketService({
   perClient,
   perRecipient,
   logError,
+  frontendSecret: config.webFrontendSecret,
 });
 
 /** One line per request: time, peer, outcome. Never the message text, never a secret. */

@@ -9,7 +9,7 @@ if (problems.length) fail(`Cannot start the sandbox with this configuration:\n${
 const say = (line: string) => console.log(`[sandbox] ${line}`);
 let sandbox: Sandbox;
 try {
-  sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say });
+  sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }, { webPort: config.sandboxWebPort });
 } catch (err) {
   if (err instanceof SandboxPortError) fail(`Cannot start the sandbox: ${err.message}`, EXIT.USAGE);
   throw err;

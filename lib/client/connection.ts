@@ -2,6 +2,7 @@
 // line. Shared by client.ts, the demo and the benchmarks.
 import { LineAssembler } from "../wire/framing";
 import { encodeRequest, parseReply, type Reply } from "../wire/protocol";
+import type { Via } from "../wire/via";
 
 export type TicketOutcome =
   | { kind: "reply"; reply: Reply }
@@ -18,14 +19,14 @@ function serverHint(host: string, port: number): string {
  * Sends one ticket request and waits for its reply. Never throws: a connection problem or a
  * timeout comes back as { kind: "unreachable", reason } with a sentence a person can act on.
  */
-export async function requestTicket(host: string, port: number, email: string, message: string, timeoutMs = 60_000): Promise<TicketOutcome> {
+export async function requestTicket(host: string, port: number, email: string, message: string, timeoutMs = 60_000, via?: Via): Promise<TicketOutcome> {
   const where = serverHint(host, port);
   return new Promise<TicketOutcome>((resolve) => {
     const assembler = new LineAssembler(MAX_REPLY_BYTES);
     let settled = false;
     let connected = false;
     let socket: import("bun").Socket<undefined> | null = null;
-    let pending: Uint8Array = new TextEncoder().encode(encodeRequest({ email, message }));
+    let pending: Uint8Array = new TextEncoder().encode(encodeRequest({ email, message, via }));
 
     const finish = (outcome: TicketOutcome) => {
       if (settled) return;

@@ -4,6 +4,8 @@ import net from "node:net";
 import { usesImplicitTls, type Config } from "../shared/config";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
+import { MailStore } from "./store";
+import { startSandboxWeb, type SandboxWeb } from "./web";
 
 export interface SandboxLog {
   /** mail for someone other than the admin, one line */
@@ -17,6 +19,10 @@ export interface Sandbox {
   imapPort: number;
   uidValidity: number;
   imap: SandboxImap;
+  /** every mail received, for the web inbox and its API */
+  store: MailStore;
+  /** the web inbox, when started (opts.webPort) */
+  web: SandboxWeb | null;
   close(): Promise<void>;
 }
 
@@ -98,7 +104,8 @@ export function probePort(host: string, port: number): Promise<string | null> {
  * 0 in it for free ports. Fails with SandboxPortError naming the key when a port is unusable,
  * leaving nothing running.
  */
-export async function startSandbox(config: Config, log: SandboxLog): Promise<Sandbox> {
+export async function startSandbox(config: Config, log: SandboxLog, opts: { webPort?: number } = {}): Promise<Sandbox> {
+  const store = new MailStore();
   let imap: SandboxImap;
   try {
     imap = await startSandboxImap({
@@ -123,19 +130,29 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
       deliverToAdmin: (raw) => imap.append(raw),
       onOtherMail: log.onOtherMail,
       onAdminMail: log.onAdminMail,
+      onMessage: (raw, envelope) => void store.add(raw, envelope),
     });
   } catch (err) {
     await imap.close();
     if (err instanceof PortInUseError) throw new SandboxPortError("SMTP_PORT", config.smtp.port, err.code);
     throw err;
   }
+  let web: SandboxWeb | null = null;
+  try {
+    if (opts.webPort !== undefined) web = startSandboxWeb(store, { port: opts.webPort });
+  } catch (err) {
+    await Promise.all([smtp.close(), imap.close()]);
+    throw new SandboxPortError("SANDBOX_WEB_PORT", opts.webPort!, (err as NodeJS.ErrnoException).code ?? "EADDRINUSE");
+  }
   return {
     smtpPort: smtp.port,
     imapPort: imap.port,
     uidValidity: imap.uidValidity,
     imap,
+    store,
+    web,
     async close() {
-      await Promise.all([smtp.close(), imap.close()]);
+      await Promise.all([smtp.close(), imap.close(), web?.stop()]);
     },
   };
 }
@@ -147,5 +164,6 @@ export function describeSandbox(config: Config, sandbox: Sandbox): string[] {
     `IMAP  ${config.imap.host}:${sandbox.imapPort}  (IDLE, UIDVALIDITY ${sandbox.uidValidity}, in memory)`,
     `login ${config.emailLogin}  (password: EMAIL_PASSWORD from .env)`,
     `mail to ${config.adminEmail} lands in its IMAP inbox; mail to anyone else is shown here, nothing leaves this machine`,
+    ...(sandbox.web ? [`web inbox ${sandbox.web.url}  (every mail caught; JSON at ${sandbox.web.url}api/messages)`] : []),
   ];
 }

@@ -1,8 +1,9 @@
 // Configuration: every key from DESIGN.md, parsed and checked in one pass so that a person
 // sees every missing or malformed key at once (exit code 2), never one at a time.
+import { isLoopback } from "./net";
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox";
+export type Role = "server" | "client" | "collector" | "sandbox" | "web";
 
 export interface Endpoint {
   host: string;
@@ -34,6 +35,15 @@ export interface Config {
   smtpTimeout: number;
   /** seconds between outbox retries of queued admin copies */
   outboxRetry: number;
+  /** the sandbox's web inbox (loopback only) */
+  sandboxWebPort: number;
+  /** `bun run web`: dashboard and form */
+  webHost: string;
+  webPort: number;
+  /** HTTP Basic password for the web process; required when webHost is not loopback */
+  webPassword: string | null;
+  /** shared by web and server: the server trusts a form request's browser address only when signed with it */
+  webFrontendSecret: string | null;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -46,6 +56,7 @@ const REQUIRED: Record<Role, string[]> = {
   client: [],
   collector: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "PERIOD_CHECK"],
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
+  web: [],
 };
 
 class Reader {
@@ -131,6 +142,7 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     recipientLimitPerHour: r.number("RECIPIENT_LIMIT_PER_HOUR", 10, { min: 0, integer: true }),
     smtpTimeout: r.positive("SMTP_TIMEOUT", 15),
     outboxRetry: r.positive("OUTBOX_RETRY", 30),
+    ...webKeys(r),
   };
   if (!config.stateDir) config.stateDir = `${config.logDir}/state`;
   if (config.adminEmail && !config.adminEmail.includes("@") && REQUIRED[role].includes("EMAIL_LOGIN")) {
@@ -138,7 +150,24 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
       `ADMIN_EMAIL (or EMAIL_LOGIN, its default) is ${JSON.stringify(config.adminEmail)}, not an email address — set ADMIN_EMAIL to the admin's address`,
     );
   }
+  if (role === "web" && !isLoopback(config.webHost) && !config.webPassword) {
+    r.errors.push(`WEB_HOST=${config.webHost} makes the dashboard and form reachable from other machines, so WEB_PASSWORD must be set (HTTP Basic) — set it in .env.local, or use WEB_HOST=127.0.0.1`);
+  }
   return r.errors.length ? { ok: false, errors: r.errors } : { ok: true, config };
+}
+
+/** The web inbox, dashboard and form keys (README "Web pages"). */
+function webKeys(r: Reader): Pick<Config, "sandboxWebPort" | "webHost" | "webPort" | "webPassword" | "webFrontendSecret"> {
+  const secret = r.string("WEB_FRONTEND_SECRET", "") || null;
+  // An HMAC key a person could guess would let anyone claim any browser address.
+  if (secret !== null && secret.length < 16) r.errors.push("WEB_FRONTEND_SECRET is too short — use at least 16 random characters (e.g. `openssl rand -hex 32`)");
+  return {
+    sandboxWebPort: r.port("SANDBOX_WEB_PORT", 8025),
+    webHost: r.string("WEB_HOST", "127.0.0.1"),
+    webPort: r.port("WEB_PORT", 8026),
+    webPassword: r.string("WEB_PASSWORD", "") || null,
+    webFrontendSecret: secret,
+  };
 }
 
 /** Whether an endpoint uses implicit TLS: explicit setting, else by well-known port. */
