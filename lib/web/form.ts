@@ -6,7 +6,7 @@
 import { requestTicket } from "../client/connection";
 import { validateEmail, validateMessage } from "../wire/validate";
 import { signVia } from "../wire/via";
-import { html, page } from "./html";
+import { formValue, html, page } from "./html";
 import { nav } from "./views";
 
 export interface FormDeps {
@@ -60,13 +60,13 @@ ${s.errors.form ? html`<p class="error" role="alert" id="form-error">${s.errors.
 <input type="hidden" name="csrf" value="${s.csrf}">
 <div class="field${s.errors.email ? " invalid" : ""}">
 <label for="email">Your email address</label>
-<input id="email" name="email" type="email" inputmode="email" autocomplete="email" required maxlength="320" value="${s.email}"${described("email")}>
+<input id="email" name="email" type="email" inputmode="email" autocomplete="email" required maxlength="320" value="${formValue(s.email)}"${described("email")}>
 <p class="hint" id="email-hint">We send the ticket number and a copy of your message there.</p>
 ${fieldError("email", s.errors.email)}
 </div>
 <div class="field${s.errors.message ? " invalid" : ""}">
 <label for="message">Your message</label>
-<textarea id="message" name="message" rows="8" required${described("message")}>${s.message}</textarea>
+<textarea id="message" name="message" rows="8" required${described("message")}>${formValue(s.message)}</textarea>
 <p class="hint" id="message-hint">Plain text, up to ${maxMessageChars} characters.</p>
 ${fieldError("message", s.errors.message)}
 </div>

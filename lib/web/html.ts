@@ -36,6 +36,14 @@ export function escapeAttr(value: unknown): string {
   return text.replace(/[&<>"']/g, (c) => ENTITIES[c]!).replace(INVISIBLE, codePoint).replace(CONTROL, codePoint);
 }
 
+/**
+ * A person's own input put back into a form field (input value, textarea): entities only, every
+ * character kept, so sending the form again sends exactly what they typed. Never for display.
+ */
+export function formValue(value: string): Html {
+  return new Html(value.replace(/[&<>"']/g, (c) => ENTITIES[c]!));
+}
+
 type Part = Html | string | number | boolean | null | undefined | Part[];
 
 function render(part: Part, inAttribute: boolean): string {

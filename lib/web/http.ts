@@ -10,7 +10,8 @@ export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img
 
 const COMMON_HEADERS: Record<string, string> = {
   "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "no-referrer",
+  // not "no-referrer": with it, a browser sends `Origin: null` on the form's post
+  "Referrer-Policy": "same-origin",
   "Cache-Control": "no-store",
   "Cross-Origin-Opener-Policy": "same-origin",
   "Cross-Origin-Resource-Policy": "same-origin",
@@ -129,6 +130,7 @@ const STATIC_TYPES: Record<string, string> = { css: "text/css; charset=utf-8", j
 
 /** /static/<name>.css|js from lib/web/static; nothing else, no directory walking. */
 export async function staticFile(pathname: string): Promise<Response | null> {
+  if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
   const match = /^\/static\/([a-z0-9-]+)\.(css|js)$/.exec(pathname);
   if (!match) return null;
   const file = Bun.file(join(STATIC_DIR, `${match[1]}.${match[2]}`));

@@ -97,6 +97,7 @@ function cursor(value: string | null): number | null {
 }
 
 async function listPage(ctx: Ctx, query: string, before: number | null): Promise<string> {
+  if (ctx.success.ready) await ctx.success.poll(); // the count and chart as fresh as the rows (never waits for the first build)
   const base = { query, before, perDay: ctx.success.perDay, indexReady: ctx.success.ready, total: ctx.success.count };
   const number = /^#?(\d{1,15})$/.exec(query);
   if (number) {
