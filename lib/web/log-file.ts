@@ -18,8 +18,9 @@ export interface Page {
 
 const CHUNK = 1 << 20;
 const YIELD_EVERY = 4 * CHUNK;
-// The collector writes time, then ticket, then reply first: read those without JSON.parse.
-const FAST = /^\{"time":"(\d{4}-\d\d-\d\d)[^"]*"(?:,"ticket":"(\d{1,15})"(,"reply":true)?)?/;
+const TIME_KEY = Buffer.from('{"time":"');
+const TICKET_KEY = Buffer.from(',"ticket":"');
+const REPLY_KEY = Buffer.from(',"reply":true');
 
 export class LogFile {
   private offsets: Float64Array = new Float64Array(4096);
@@ -31,6 +32,8 @@ export class LogFile {
   readonly perDay = new Map<string, number>();
   private readonly listeners = new Set<(entry: Entry) => void>();
   private running: Promise<void> | null = null;
+  private lastDay = -1;
+  private lastDayText = "";
   private built = false;
 
   constructor(readonly path: string) {}
@@ -100,21 +103,29 @@ export class LogFile {
   }
 
   private indexLine(buf: Buffer, start: number, end: number, offset: number, emit: boolean): void {
-    const head = FAST.exec(buf.toString("latin1", start, Math.min(end, start + 160)));
-    let ticket = head?.[2] ? Number(head[2]) : NaN;
-    let day = head?.[1];
-    let reply = !!head?.[3];
-    let entry: Entry | null = null;
-    if (!head || emit) {
-      entry = parseLine(buf.toString("utf8", start, end), offset);
+    const head = emit ? null : readHead(buf, start, end);
+    let ticket = head?.ticket ?? NaN;
+    let day = head ? this.dayString(head.day) : undefined;
+    let reply = head?.reply ?? false;
+    if (!head) {
+      const entry = parseLine(buf.toString("utf8", start, end), offset);
       if (!entry) return; // not an entry (a torn line): not counted, not shown
-      ticket = typeof entry.ticket === "string" ? Number(entry.ticket) : NaN;
+      ticket = typeof entry.ticket === "string" && /^\d{1,15}$/.test(entry.ticket) ? Number(entry.ticket) : NaN;
       day = typeof entry.time === "string" ? entry.time.slice(0, 10) : undefined;
       reply = entry.reply === true;
+      if (emit) for (const listener of this.listeners) listener(entry);
     }
     this.push(offset, ticket);
     if (day && !Number.isNaN(ticket) && !reply) this.perDay.set(day, (this.perDay.get(day) ?? 0) + 1);
-    if (emit && entry) for (const listener of this.listeners) listener(entry);
+  }
+
+  /** "YYYY-MM-DD" of a yyyymmdd number, made once per day rather than once per line. */
+  private dayString(day: number): string {
+    if (day !== this.lastDay) {
+      this.lastDay = day;
+      this.lastDayText = `${Math.floor(day / 10000)}-${String(Math.floor(day / 100) % 100).padStart(2, "0")}-${String(day % 100).padStart(2, "0")}`;
+    }
+    return this.lastDayText;
   }
 
   private push(offset: number, ticket: number): void {
@@ -158,6 +169,31 @@ export class LogFile {
   }
 }
 
+/**
+ * The collector writes time, then ticket, then reply first: read those straight from the bytes,
+ * without JSON.parse and without making a string per line (a million lines would otherwise be
+ * a million strings of garbage). null when the line does not start that way: parse it fully.
+ */
+function readHead(buf: Buffer, start: number, end: number): { day: number; ticket: number; reply: boolean } | null {
+  if (end - start < TIME_KEY.length + 12 || buf.compare(TIME_KEY, 0, TIME_KEY.length, start, start + TIME_KEY.length) !== 0) return null;
+  let p = start + TIME_KEY.length;
+  const digit = (i: number) => buf[p + i]! - 48;
+  if (buf[p + 4] !== 45 || buf[p + 7] !== 45) return null; // YYYY-MM-DD
+  const year = ((digit(0) * 10 + digit(1)) * 10 + digit(2)) * 10 + digit(3);
+  const day = year * 10000 + (digit(5) * 10 + digit(6)) * 100 + digit(8) * 10 + digit(9);
+  const quote = buf.indexOf(34, p);
+  if (quote === -1 || quote >= end) return null;
+  p = quote + 1;
+  if (buf.compare(TICKET_KEY, 0, TICKET_KEY.length, p, Math.min(end, p + TICKET_KEY.length)) !== 0) return { day, ticket: NaN, reply: false };
+  p += TICKET_KEY.length;
+  let ticket = 0;
+  let digits = 0;
+  for (; p < end && buf[p]! >= 48 && buf[p]! <= 57 && digits < 15; p++, digits++) ticket = ticket * 10 + buf[p]! - 48;
+  if (digits === 0 || buf[p] !== 34) return null;
+  const reply = buf.compare(REPLY_KEY, 0, REPLY_KEY.length, p + 1, Math.min(end, p + 1 + REPLY_KEY.length)) === 0;
+  return { day, ticket, reply };
+}
+
 function grow(a: Float64Array): Float64Array {
   const b = new Float64Array(a.length * 2);
   b.set(a);
@@ -184,7 +220,9 @@ function parseLine(line: string, offset: number): Entry | null {
 function readEntry(fd: number, offset: number, length: number): Entry | null {
   const buf = Buffer.allocUnsafe(length);
   const n = readSync(fd, buf, 0, length, offset);
-  return parseLine(buf.toString("utf8", 0, n).replace(/\n$/, ""), offset);
+  // up to the first newline: lines that are not entries (not indexed) may follow it
+  const nl = buf.indexOf(10);
+  return parseLine(buf.toString("utf8", 0, nl === -1 || nl > n ? n : nl), offset);
 }
 
 export interface Filter {
