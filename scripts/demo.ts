@@ -83,7 +83,8 @@ try {
   for (const line of formatEntry(entry)) print(`    ${line}`);
   print("");
   await stopAll();
-  print(`Demo finished in ${seconds()} s; everything is stopped. Try it yourself with \`bun run dev\`.`);
+  print(`Demo finished in ${seconds()} s; everything is stopped. Try it yourself with \`bun run dev\`: it serves the web form and`);
+  print(`dashboard on http://${config.webHost}:${config.webPort}/ and the sandbox's web inbox (every mail caught) on http://127.0.0.1:${config.sandboxWebPort}/.`);
   process.exit(EXIT.OK);
 } catch (err) {
   if (interrupted) await new Promise(() => {}); // the signal handler exits

@@ -79,7 +79,7 @@ ${m.indexReady ? dayChart(m.perDay) : html`<p class="muted">Counting the log for
 <thead><tr><th scope="col">Ticket</th><th scope="col">Time</th><th scope="col">From</th><th scope="col">First line</th><th scope="col">Issued by this Mailer</th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>
-${m.entries.length === 0 ? html`<p class="muted">${m.query ? "Nothing found." : "No tickets logged yet."}</p>` : ""}
+<p class="muted" id="empty"${m.entries.length ? html` hidden` : ""}>${m.query ? "Nothing found." : "No tickets logged yet."}</p>
 ${olderHref ? html`<p><a href="${olderHref}">${m.partial ? "Search further back" : "Older entries"} →</a></p>` : ""}`;
   return page({ title: "Tickets — Mailer", nav: nav("/"), body, scripts: ["/static/app.js"] });
 }
@@ -110,7 +110,7 @@ export function errorsPage(entries: Entry[], older: number | null): string {
 <thead><tr><th scope="col">Time</th><th scope="col">From</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">First line</th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>
-${entries.length === 0 ? html`<p class="muted">Nothing in the error log.</p>` : ""}
+<p class="muted" id="empty"${entries.length ? html` hidden` : ""}>Nothing in the error log.</p>
 ${older !== null ? html`<p><a href="/errors?before=${older}">Older entries →</a></p>` : ""}`;
   return page({ title: "Error log — Mailer", nav: nav("/errors"), body, scripts: ["/static/app.js"] });
 }

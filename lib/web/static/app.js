@@ -37,6 +37,8 @@
   function prependRow(tbody, row) {
     row.classList.add("new");
     tbody.prepend(row);
+    const empty = document.getElementById("empty");
+    if (empty) empty.hidden = true;
   }
 
   const handlers = {
@@ -45,8 +47,6 @@
         const id = digits(m.id);
         if (!id) return;
         prependRow(table.tBodies[0], el("tr", null, td(time(m.time)), td(bdi(m.from)), td(bdi(m.to || (m.rcptTo || []).join(", "))), td(link("/messages/" + id, bdi(m.subject || "(no subject)")))));
-        const empty = document.getElementById("empty");
-        if (empty) empty.hidden = true;
       },
       cleared() {
         table.tBodies[0].replaceChildren();
