@@ -1,9 +1,11 @@
 // Every mail the sandbox received, for its web inbox and JSON API: raw source plus what a person
 // wants to see (headers, text, HTML). In memory and bounded — the newest MAX_MESSAGES, and at
-// most MAX_BYTES of raw source — so a sandbox left running for days cannot eat the machine.
+// most MAX_BYTES of source, text and HTML together — so a sandbox left running for days cannot
+// eat the machine.
 import { MailParser } from "mailparser";
 
 export const MAX_MESSAGES = 1000;
+/** raw source plus the decoded text and HTML kept of it */
 export const MAX_BYTES = 64 * 1024 * 1024;
 
 export interface StoredMessage {
@@ -33,6 +35,8 @@ export function summaryOf(m: StoredMessage): MessageSummary {
 
 export class MailStore {
   private readonly messages: StoredMessage[] = [];
+  /** what each message costs in memory, in the same order */
+  private readonly weights: number[] = [];
   private bytes = 0;
   private nextId = 1;
   private readonly listeners = new Set<(m: StoredMessage) => void>();
@@ -43,10 +47,13 @@ export class MailStore {
   async add(raw: Buffer, envelope: { mailFrom: string; rcptTo: string[] }, now = new Date()): Promise<StoredMessage> {
     const view = await viewOf(raw);
     const message: StoredMessage = { id: this.nextId++, time: now.toISOString(), ...envelope, size: raw.length, raw: raw.toString("utf8"), ...view };
+    const weight = raw.length + message.text.length + (message.html?.length ?? 0);
     this.messages.push(message);
-    this.bytes += raw.length;
+    this.weights.push(weight);
+    this.bytes += weight;
     while (this.messages.length > this.limits.messages || (this.bytes > this.limits.bytes && this.messages.length > 1)) {
-      this.bytes -= this.messages.shift()!.size;
+      this.messages.shift();
+      this.bytes -= this.weights.shift()!;
     }
     for (const listener of this.listeners) listener(message);
     return message;
@@ -63,6 +70,7 @@ export class MailStore {
 
   clear(): void {
     this.messages.length = 0;
+    this.weights.length = 0;
     this.bytes = 0;
   }
 

@@ -9,7 +9,7 @@ import { html, page, type Html } from "../web/html";
 import { summaryOf, type MailStore, type StoredMessage } from "./store";
 
 /** For a mail's own HTML: nothing but its inline styles and data: images. */
-const MAIL_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; sandbox";
+const MAIL_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'self'; sandbox";
 
 export interface SandboxWeb {
   port: number;

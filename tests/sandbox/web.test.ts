@@ -39,10 +39,10 @@ test("API: list newest first, one message with headers, text, html and raw; 404 
   const html = `--b\r\nContent-Type: text/plain\r\n\r\nplain part\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>html <b>part</b></p>\r\n--b--`;
   await store.add(raw("=?UTF-8?B?0J/RgNC40LLQtdGC?=", html, `Content-Type: multipart/alternative; boundary=b\r\n`), envelope);
   const base = webOn(store);
-  const list = await (await fetch(`${base}/api/messages`)).json();
+  const list = (await (await fetch(`${base}/api/messages`)).json()) as any[];
   expect(list.map((m: { subject: string }) => m.subject)).toEqual(["Привет", "first"]);
   expect(list[0]).toMatchObject({ id: 2, from: `"Ivan" <ivan@example.com>`, to: "admin@mailer.test", rcptTo: ["admin@mailer.test"] });
-  const one = await (await fetch(`${base}/api/messages/2`)).json();
+  const one = (await (await fetch(`${base}/api/messages/2`)).json()) as any;
   expect(one.text.trim()).toBe("plain part");
   expect(one.html).toContain("<b>part</b>");
   expect(one.raw).toContain("Subject: =?UTF-8?B?");
@@ -100,7 +100,7 @@ test("startSandbox with webPort: mail sent over SMTP appears in the API and as a
   while (!seen.includes("event: message")) seen += new TextDecoder().decode((await reader.read()).value);
   expect(seen).toContain('"subject":"via smtp"');
   await reader.cancel();
-  const list = await (await fetch(`${base}/api/messages`)).json();
+  const list = (await (await fetch(`${base}/api/messages`)).json()) as any[];
   expect(list).toHaveLength(1);
   expect(list[0].rcptTo).toEqual(["someone@example.com", config.adminEmail]);
 });

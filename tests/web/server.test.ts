@@ -125,6 +125,18 @@ test("form: validation messages next to the fields; success shows the ticket; th
   expect(await refused.text()).toContain(`id="email-error">the SMTP server refused the address &lt;x&gt;`);
 });
 
+test("form: the server not running is said at the top of the form, what was typed is kept", async () => {
+  const { base } = start({ SERVER_PORT: String(freePort()) });
+  const get = await fetch(`${base}/new`);
+  const cookie = get.headers.get("set-cookie")!.split(";")[0]!;
+  const token = /name="csrf" value="([0-9a-f]+)"/.exec(await get.text())![1]!;
+  const res = await fetch(`${base}/new`, { method: "POST", body: new URLSearchParams({ csrf: token, email: "ivan@example.com", message: "kept" }), headers: { origin: base, cookie } });
+  expect(res.status).toBe(503);
+  const page = await res.text();
+  expect(page).toMatch(/<p class="error" role="alert" id="form-error">cannot reach the Mailer server at 127\.0\.0\.1:\d+ \(connection refused\)/);
+  expect(page).toContain(">kept</textarea>");
+});
+
 test("form: a post from another origin, without Origin, or without a valid CSRF token sends nothing", async () => {
   const { base, wire } = start();
   const get = await fetch(`${base}/new`);
