@@ -3,6 +3,7 @@
 import type { Socket } from "bun";
 import { LineAssembler } from "../wire/framing";
 import { encodeRequest, parseReply, type Reply } from "../wire/protocol";
+import type { Via } from "../wire/via";
 
 export type TicketOutcome =
   | { kind: "reply"; reply: Reply }
@@ -19,10 +20,10 @@ function serverHint(host: string, port: number): string {
  * Sends one ticket request and waits for its reply. Never throws: a connection problem or a
  * timeout comes back as { kind: "unreachable", error: reason } with a sentence a person can act on.
  */
-export async function requestTicket(host: string, port: number, email: string, message: string, timeoutMs = 60_000): Promise<TicketOutcome> {
+export async function requestTicket(host: string, port: number, email: string, message: string, timeoutMs = 60_000, via?: Via): Promise<TicketOutcome> {
   const where = serverHint(host, port);
   return new Promise<TicketOutcome>((resolve) => {
-    const x = new Exchange(where, new TextEncoder().encode(encodeRequest({ email, message })), timeoutMs, resolve);
+    const x = new Exchange(where, new TextEncoder().encode(encodeRequest({ email, message, via })), timeoutMs, resolve);
     const closed = () => x.unreachable(`${where} closed the connection without answering — it may be shutting down; try again in a moment`);
     const cannotConnect = (err: NodeJS.ErrnoException) => {
       const why = err.code === "ECONNREFUSED" ? "connection refused" : err.message;

@@ -45,7 +45,8 @@ export async function runDemo(io: ScriptIo): Promise<number> {
     await oneTicket(config, run);
     if (run.interrupted) return await run.interrupted;
     await stopAll();
-    print(`Demo finished in ${seconds()} s; everything is stopped. Try it yourself with \`bun run dev\`.`);
+    print(`Demo finished in ${seconds()} s; everything is stopped. Try it yourself with \`bun run dev\`: it serves the web form and`);
+    print(`dashboard on http://${config.webHost}:${config.webPort}/ and the sandbox's web inbox (every mail caught) on http://127.0.0.1:${config.sandboxWebPort}/.`);
     return EXIT.OK;
   } catch (err) {
     if (run.interrupted) return await run.interrupted;

@@ -60,7 +60,8 @@ export async function runDev(io: ScriptIo): Promise<number> {
 
 function printReady(stack: Stack): void {
   const logs = relative(process.cwd(), resolve(REPO, stack.config.logDir)) || ".";
-  print(`[dev] ready. In another terminal, send a ticket:`);
+  print(`[dev] ready. Open the web form and dashboard: http://${stack.config.webHost}:${stack.config.webPort}/  — caught mail: ${stack.sandbox.web!.url}`);
+  print(`[dev] or, in another terminal, send a ticket:`);
   print(`[dev]   bun client.ts -e you@example.com -m "Hello!"    (or just: bun client.ts)`);
   print(`[dev] the collector logs to ${logs}/success_request.log and ${logs}/error_request.log; Ctrl-C stops everything`);
 }

@@ -7,6 +7,8 @@ import { isLoopback } from "../shared/net";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { startSandboxPop3, type SandboxPop3 } from "./pop3";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
+import { MailStore } from "./store";
+import { startSandboxWeb, type SandboxWeb } from "./web";
 
 export interface SandboxLog {
   /** mail for someone other than the admin, one line */
@@ -22,6 +24,10 @@ export interface Sandbox {
   imap: SandboxImap;
   /** with MAIL_PROTOCOL=pop3: the same inbox over POP3 on POP3_PORT */
   pop3: SandboxPop3 | null;
+  /** every mail received, for the web inbox and its API */
+  store: MailStore;
+  /** the web inbox, when started (opts.webPort) */
+  web: SandboxWeb | null;
   close(): Promise<void>;
 }
 
@@ -102,7 +108,8 @@ export function probePort(host: string, port: number): Promise<string | null> {
  * 0 in it for free ports. Fails with SandboxPortError naming the key when a port is unusable,
  * leaving nothing running.
  */
-export async function startSandbox(config: Config, log: SandboxLog): Promise<Sandbox> {
+export async function startSandbox(config: Config, log: SandboxLog, opts: { webPort?: number } = {}): Promise<Sandbox> {
+  const store = new MailStore();
   let imap: SandboxImap;
   try {
     imap = await startSandboxImap({
@@ -127,21 +134,20 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
       deliverToAdmin: (raw) => imap.append(raw),
       onOtherMail: log.onOtherMail,
       onAdminMail: log.onAdminMail,
+      onMessage: (raw, envelope) => void store.add(raw, envelope),
     });
   } catch (err) {
     await imap.close();
     if (err instanceof PortInUseError) throw new SandboxPortError("SMTP_PORT", config.smtp.port, err.code);
     throw err;
   }
-  let pop3: SandboxPop3 | null = null;
-  if (config.mailProtocol === "pop3") {
-    // UIDL: UIDVALIDITY.UID — unique across sandbox starts, so a UID map from an earlier run never hides new mail
-    const list = () => imap.sources().map((m) => ({ id: `${imap.uidValidity}.${m.uid}`, size: m.size, read: m.read }));
-    pop3 = await startSandboxPop3({ host: config.pop3.host, port: config.pop3.port, users: { [config.emailLogin]: config.emailPassword }, list }).catch(async (err) => {
-      await Promise.all([smtp.close(), imap.close()]);
-      const code = (err as NodeJS.ErrnoException).code;
-      throw code ? new SandboxPortError("POP3_PORT", config.pop3.port, code) : err;
-    });
+  const pop3 = await startPop3(config, imap, smtp);
+  let web: SandboxWeb | null = null;
+  try {
+    if (opts.webPort !== undefined) web = startSandboxWeb(store, { port: opts.webPort });
+  } catch (err) {
+    await Promise.all([smtp.close(), imap.close(), pop3?.close()]);
+    throw new SandboxPortError("SANDBOX_WEB_PORT", opts.webPort!, (err as NodeJS.ErrnoException).code ?? "EADDRINUSE");
   }
   return {
     smtpPort: smtp.port,
@@ -149,10 +155,24 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
     uidValidity: imap.uidValidity,
     imap,
     pop3,
+    store,
+    web,
     async close() {
-      await Promise.all([smtp.close(), imap.close(), pop3?.close()]);
+      await Promise.all([smtp.close(), imap.close(), pop3?.close(), web?.stop()]);
     },
   };
+}
+
+/** With MAIL_PROTOCOL=pop3: the same inbox over POP3 on POP3_PORT. UIDL is UIDVALIDITY.UID —
+ *  unique across sandbox starts, so a UID map from an earlier run never hides new mail. */
+async function startPop3(config: Config, imap: SandboxImap, smtp: SandboxSmtp): Promise<SandboxPop3 | null> {
+  if (config.mailProtocol !== "pop3") return null;
+  const list = () => imap.sources().map((m) => ({ id: `${imap.uidValidity}.${m.uid}`, size: m.size, read: m.read }));
+  return await startSandboxPop3({ host: config.pop3.host, port: config.pop3.port, users: { [config.emailLogin]: config.emailPassword }, list }).catch(async (err) => {
+    await Promise.all([smtp.close(), imap.close()]);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code ? new SandboxPortError("POP3_PORT", config.pop3.port, code) : err;
+  });
 }
 
 /** What a running sandbox offers, for the console: ports, login (never the password), where mail goes. */
@@ -163,5 +183,6 @@ export function describeSandbox(config: Config, sandbox: Sandbox): string[] {
     ...(sandbox.pop3 ? [`POP3  ${sandbox.pop3.host}:${sandbox.pop3.port}  (the same inbox, read-only, no TLS — loopback only)`] : []),
     `login ${config.emailLogin}  (password: EMAIL_PASSWORD from .env)`,
     `mail to ${config.adminEmail} lands in its IMAP inbox; mail to anyone else is shown here, nothing leaves this machine`,
+    ...(sandbox.web ? [`web inbox ${sandbox.web.url}  (every mail caught; JSON at ${sandbox.web.url}api/messages)`] : []),
   ];
 }

@@ -13,7 +13,7 @@ export async function serveSandbox(io: ScriptIo): Promise<number> {
   const say = (line: string) => console.log(`[sandbox] ${line}`);
   let sandbox: Sandbox;
   try {
-    sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say });
+    sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }, { webPort: config.sandboxWebPort });
   } catch (err) {
     if (err instanceof SandboxPortError) throw new MailerError("config", `Cannot start the sandbox: ${err.message}`);
     throw err;

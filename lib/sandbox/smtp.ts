@@ -18,6 +18,8 @@ export interface SandboxSmtpOptions {
   onOtherMail(line: string): void;
   /** One line per message delivered to the admin's inbox (optional, for the dev console). */
   onAdminMail?(line: string): void;
+  /** Every accepted message, raw, with its envelope (the web inbox keeps them). */
+  onMessage?(raw: Buffer, envelope: { mailFrom: string; rcptTo: string[] }): void;
   /** Largest message accepted, bytes (default 25 MiB, what common providers accept). */
   sizeLimit?: number;
 }
@@ -95,6 +97,8 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
 async function handleMessage(opts: SandboxSmtpOptions, raw: Buffer, session: SMTPServerSession): Promise<void> {
   const admin = opts.adminEmail.toLowerCase();
   const recipients = session.envelope.rcptTo.map((r) => r.address);
+  const mailFrom = session.envelope.mailFrom;
+  opts.onMessage?.(raw, { mailFrom: mailFrom ? mailFrom.address : "", rcptTo: recipients });
   const others = recipients.filter((r) => r.toLowerCase() !== admin);
   const summary = others.length > 0 || opts.onAdminMail ? await summarize(raw) : "";
   if (others.length < recipients.length) {

@@ -1,5 +1,6 @@
 // The whole system on one machine, for `bun run demo` and `bun run dev`: the sandbox in this
 // process, the server and the collector as child processes of their real entry points.
+import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { loadConfig, type Config } from "../shared/config";
 import { isMailerError, MailerError, messageOf } from "../shared/errors";
@@ -18,7 +19,7 @@ const SERVER_READY_MS = 10_000;
 export function stackConfig(env: Record<string, string | undefined>): { config: Config } | { problems: string[] } {
   const problems: string[] = [];
   let config: Config | undefined;
-  for (const role of ["sandbox", "server", "collector"] as const) {
+  for (const role of ["sandbox", "server", "collector", "web"] as const) {
     const result = loadConfig(env, role);
     if (!result.ok) {
       for (const e of result.errors) if (!problems.includes(e)) problems.push(e);
@@ -46,6 +47,7 @@ export interface Stack {
   sandbox: Sandbox;
   server: Child;
   collector: Child;
+  web: Child;
   children: Child[];
   /** Resolves with the first child that exits (a crash, while the stack should be running). */
   firstExit: Promise<Child>;
@@ -83,27 +85,33 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
     { key: "IMAP_PORT", host: config.imap.host, port: config.imap.port },
     { key: "SERVER_PORT", host: config.serverHost, port: config.serverPort },
     ...(config.mailProtocol === "pop3" ? [{ key: "POP3_PORT", host: config.pop3.host, port: config.pop3.port }] : []),
+    { key: "SANDBOX_WEB_PORT", host: "127.0.0.1", port: config.sandboxWebPort },
+    { key: "WEB_PORT", host: config.webHost, port: config.webPort },
   ]);
   if (taken.length) throw new MailerError("config", taken.join("\n"));
 
   const say = (line: string) => opts.print(`[sandbox] ${line}`);
-  const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }).catch((err: unknown) => {
+  const sandbox = await startSandbox(config, { onOtherMail: say, onAdminMail: say }, { webPort: config.sandboxWebPort }).catch((err: unknown) => {
     throw isMailerError(err) ? err : new MailerError("config", messageOf(err), { cause: err });
   });
   const pop3 = sandbox.pop3 ? `, POP3 ${sandbox.pop3.host}:${sandbox.pop3.port}` : "";
   say(`SMTP ${config.smtp.host}:${sandbox.smtpPort}, IMAP ${config.imap.host}:${sandbox.imapPort}${pop3} (login ${config.emailLogin}, in memory)`);
+  say(`web inbox: ${sandbox.web!.url}`);
 
   // The children get this process's environment (.env, .env.local and overrides already
   // merged by Bun) and do not load .env again, so all three parts see one configuration.
   const spawn = (name: string, entry: string) =>
     new Child(name, [process.execPath, "--no-env-file", entry], {
       cwd: REPO,
-      env: { ...opts.env },
+      // One secret for server and web, so the form's per-person rate limit binds (README "Web pages").
+      env: { ...opts.env, WEB_FRONTEND_SECRET: opts.env.WEB_FRONTEND_SECRET || frontendSecret },
       print: opts.showChildOutput === false ? undefined : opts.print,
     });
+  const frontendSecret = randomBytes(32).toString("hex");
   const server = spawn("server", "server.ts");
   const collector = spawn("collector", "collector.ts");
-  const children = [server, collector];
+  const web = spawn("web", "web.ts");
+  const children = [server, collector, web];
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= Promise.all(children.map((c) => c.stop())).then(() => sandbox.close()));
 
@@ -111,12 +119,13 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
     await server.waitFor(/listening on/i, SERVER_READY_MS, `"listening on"`);
     // POP3 has no unread flag: mail that is there before the collector's first look counts as old
     if (config.mailProtocol === "pop3") await collector.waitFor(/Mailer collector watching/, SERVER_READY_MS, `"Mailer collector watching"`);
+    await web.waitFor(/dashboard on/i, SERVER_READY_MS, `"dashboard on"`);
   } catch (err) {
     await stop();
     throw new StackError((err as Error).message, children);
   }
   const firstExit = Promise.race(children.map((c) => c.exited.then(() => c)));
-  return { config, sandbox, server, collector, children, firstExit, stop };
+  return { config, sandbox, server, collector, web, children, firstExit, stop };
 }
 
 export function reportFailure(err: unknown, print: (line: string) => void): void {

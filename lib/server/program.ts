@@ -129,6 +129,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
     logError: log.error,
+    frontendSecret: config.webFrontendSecret,
   });
 }
 

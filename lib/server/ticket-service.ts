@@ -7,6 +7,7 @@ import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
 import { formatSubject } from "../shared/subject";
 import { validateEmail, validateMessage, type ValidEmail } from "../wire/validate";
+import { requestClient } from "../wire/via";
 
 export interface TicketServiceDeps {
   adminEmail: string;
@@ -18,6 +19,8 @@ export interface TicketServiceDeps {
   perRecipient: RateLimiter;
   /** loud problems (e.g. a disk error while queueing) */
   logError: (line: string) => void;
+  /** WEB_FRONTEND_SECRET: with it, a signed `via` names the browser behind the web form */
+  frontendSecret?: string | null;
 }
 
 export interface Outcome {
@@ -47,6 +50,9 @@ export class TicketService {
   private async process(line: string, clientIp: string): Promise<Outcome> {
     const parsed = parseRequest(line);
     if (!parsed.ok) return { reply: parsed.reply };
+    const client = requestClient(parsed.request, clientIp, this.d.frontendSecret ?? null);
+    if (!client.ok) return { reply: errorReply("BAD_REQUEST", client.error) };
+    clientIp = client.client;
     const email = validateEmail(parsed.request.email);
     if (!email.ok) return { reply: errorReply(email.code, email.error, { field: "email" }) };
     const message = validateMessage(parsed.request.message, this.d.maxMessageChars);

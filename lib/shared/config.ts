@@ -1,9 +1,10 @@
 // Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
 // sees every missing or malformed key at once (exit code 2), never one at a time.
+import { isLoopback } from "./net";
 import { readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login";
+export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web";
 
 export interface Endpoint {
   host: string;
@@ -42,6 +43,15 @@ export interface Config {
   authMethod: AuthMethod;
   /** the OAUTH2_* keys when AUTH_METHOD=oauth2 */
   oauth2: OAuth2Settings | null;
+  /** the sandbox's web inbox (loopback only) */
+  sandboxWebPort: number;
+  /** `bun run web`: dashboard and form */
+  webHost: string;
+  webPort: number;
+  /** HTTP Basic password for the web process; required when webHost is not loopback */
+  webPassword: string | null;
+  /** shared by web and server: the server trusts a form request's browser address only when signed with it */
+  webFrontendSecret: string | null;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -55,6 +65,7 @@ const REQUIRED: Record<Role, string[]> = {
   collector: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "PERIOD_CHECK"],
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
   "oauth-login": ["EMAIL_LOGIN"],
+  web: [],
 };
 
 /** Roles that sign in to the mail servers with AUTH_METHOD (OAuth2 replaces EMAIL_PASSWORD there). */
@@ -155,6 +166,7 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     outboxRetry: r.positive("OUTBOX_RETRY", 30),
     authMethod,
     oauth2: readOAuth2(r, authMethod, SIGNS_IN.includes(role)),
+    ...webKeys(r),
   };
   if (!config.stateDir) config.stateDir = `${config.logDir}/state`;
   if (config.adminEmail && !config.adminEmail.includes("@") && REQUIRED[role].includes("EMAIL_LOGIN")) {
@@ -162,7 +174,24 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
       `ADMIN_EMAIL (or EMAIL_LOGIN, its default) is ${JSON.stringify(config.adminEmail)}, not an email address — set ADMIN_EMAIL to the admin's address`,
     );
   }
+  if (role === "web" && !isLoopback(config.webHost) && !config.webPassword) {
+    r.errors.push(`WEB_HOST=${config.webHost} makes the dashboard and form reachable from other machines, so WEB_PASSWORD must be set (HTTP Basic) — set it in .env.local, or use WEB_HOST=127.0.0.1`);
+  }
   return r.errors.length ? { ok: false, errors: r.errors } : { ok: true, config };
+}
+
+/** The web inbox, dashboard and form keys (README "Web pages"). */
+function webKeys(r: Reader): Pick<Config, "sandboxWebPort" | "webHost" | "webPort" | "webPassword" | "webFrontendSecret"> {
+  const secret = r.string("WEB_FRONTEND_SECRET", "") || null;
+  // An HMAC key a person could guess would let anyone claim any browser address.
+  if (secret !== null && secret.length < 16) r.errors.push("WEB_FRONTEND_SECRET is too short — use at least 16 random characters (e.g. `openssl rand -hex 32`)");
+  return {
+    sandboxWebPort: r.port("SANDBOX_WEB_PORT", 8025),
+    webHost: r.string("WEB_HOST", "127.0.0.1"),
+    webPort: r.port("WEB_PORT", 8026),
+    webPassword: r.string("WEB_PASSWORD", "") || null,
+    webFrontendSecret: secret,
+  };
 }
 
 /** Whether an endpoint uses implicit TLS: explicit setting, else by well-known port. */

@@ -17,6 +17,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface TicketRequest {
   email: string;
   message: string;
+  /** from a trusted web front end only: the browser's address, signed (lib/wire/via.ts) */
+  via?: unknown;
 }
 
 export type OkReply = { status: "OK"; ticket: string };
@@ -41,7 +43,7 @@ export function encodeReply(reply: Reply): string {
 
 export function encodeRequest(request: TicketRequest): string {
   // JSON.stringify escapes "\n" inside strings, so a request is always exactly one line.
-  return JSON.stringify({ email: request.email, message: request.message }) + "\n";
+  return JSON.stringify({ email: request.email, message: request.message, ...(request.via !== undefined ? { via: request.via } : {}) }) + "\n";
 }
 
 export type ParsedRequest = { ok: true; request: TicketRequest } | { ok: false; reply: ErrorReply };
@@ -67,7 +69,7 @@ export function parseRequest(line: string): ParsedRequest {
       return { ok: false, reply: errorReply("BAD_REQUEST", `"${field}" must be a JSON string, got ${obj[field] === null ? "null" : typeof obj[field]}`, { field }) };
     }
   }
-  return { ok: true, request: { email: obj.email as string, message: obj.message as string } };
+  return { ok: true, request: { email: obj.email as string, message: obj.message as string, ...("via" in obj ? { via: obj.via } : {}) } };
 }
 
 /** Parses a reply line on the client side; null when it is not a well-formed reply. */

@@ -79,6 +79,8 @@ export function sandboxEnv(dir: string, overrides: Record<string, string> = {}):
     IMAP_PORT: String(freePort()),
     SERVER_HOST: "127.0.0.1",
     SERVER_PORT: String(freePort()),
+    SANDBOX_WEB_PORT: String(freePort()),
+    WEB_PORT: String(freePort()),
     PERIOD_CHECK: "5",
     LOG_DIR: join(dir, "logs"),
     STATE_DIR: join(dir, "state"),

@@ -32,7 +32,7 @@ async function runDemo(env: Record<string, string>, timeoutMs = 30_000) {
 }
 
 async function portsFree(env: Record<string, string>) {
-  return Promise.all(["SMTP_PORT", "IMAP_PORT", "SERVER_PORT"].map((k) => probePort("127.0.0.1", Number(env[k]))));
+  return Promise.all(["SMTP_PORT", "IMAP_PORT", "SERVER_PORT", "SANDBOX_WEB_PORT", "WEB_PORT"].map((k) => probePort("127.0.0.1", Number(env[k]))));
 }
 
 test("the demo sends a ticket through the real parts, prints the logged entry and exits 0", async () => {
@@ -51,7 +51,7 @@ test("the demo sends a ticket through the real parts, prints the logged entry an
   expect(log).toHaveLength(1);
   expect(log[0].ticket).toBe(ticket);
   expect(log[0].text.trim()).toBe("Здравствуйте! Это демо Mailer 📬\nВторая строка — всё на месте ✅");
-  expect(await portsFree(env)).toEqual([null, null, null]);
+  expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 40_000);
 
 test("a second demo on the same LOG_DIR/STATE_DIR finds its own ticket (fresh UIDVALIDITY, no stale checkpoint)", async () => {
@@ -68,7 +68,7 @@ test("a second demo on the same LOG_DIR/STATE_DIR finds its own ticket (fresh UI
 }, 70_000);
 
 test("a taken port: the demo names the key and port, starts nothing and exits non-zero", async () => {
-  for (const key of ["SMTP_PORT", "IMAP_PORT", "SERVER_PORT"]) {
+  for (const key of ["SMTP_PORT", "IMAP_PORT", "SERVER_PORT", "SANDBOX_WEB_PORT", "WEB_PORT"]) {
     const { env } = demoEnv();
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(Number(env[key]), "127.0.0.1", () => r()));
@@ -112,5 +112,5 @@ test("SIGINT (Ctrl-C) while running stops the server, the collector and the sand
   expect(await proc.exited).toBe(130);
   await reader;
   expect(out).toContain("Interrupted (SIGINT) — stopping everything");
-  expect(await portsFree(env)).toEqual([null, null, null]);
+  expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 30_000);

@@ -38,13 +38,18 @@ function startDev(env: Record<string, string>) {
   };
 }
 
-const portsFree = (env: Record<string, string>) => Promise.all(["SMTP_PORT", "IMAP_PORT", "SERVER_PORT"].map((k) => probePort("127.0.0.1", Number(env[k]))));
+const portsFree = (env: Record<string, string>) => Promise.all(["SMTP_PORT", "IMAP_PORT", "SERVER_PORT", "SANDBOX_WEB_PORT", "WEB_PORT"].map((k) => probePort("127.0.0.1", Number(env[k]))));
 
 test("dev runs sandbox, server and collector with prefixed output; a client's ticket arrives; SIGINT stops all", async () => {
   const env = devEnv();
   const dev = startDev(env);
   await dev.waitFor(/\[dev\] ready/);
   await dev.waitFor(/\[collector\] Mailer collector watching/);
+  // the printed URLs answer: the web form + dashboard, and the sandbox's web inbox
+  expect(dev.output()).toContain(`http://127.0.0.1:${env.WEB_PORT}/`);
+  expect(dev.output()).toContain(`http://127.0.0.1:${env.SANDBOX_WEB_PORT}/`);
+  expect((await fetch(`http://127.0.0.1:${env.WEB_PORT}/new`)).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${env.SANDBOX_WEB_PORT}/api/messages`)).status).toBe(200);
   const client = await runEntry("client.ts", ["-e", "olga@example.com", "-m", "Привет из второго терминала"], env);
   expect(client.code).toBe(0);
   const ticket = client.stdout.match(/Ticket #(\d{5,})/)?.[1];
@@ -62,7 +67,7 @@ test("dev runs sandbox, server and collector with prefixed output; a client's ti
   // One SIGTERM each: both stop gracefully, neither sees a "second signal"
   expect(dev.output()).toContain("[collector] SIGTERM: finishing the message in hand");
   expect(dev.output()).not.toContain("second signal");
-  expect(await portsFree(env)).toEqual([null, null, null]);
+  expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 40_000);
 
 test("a part that stops on its own: dev shows its last output, stops the rest and exits 1", async () => {
@@ -76,5 +81,5 @@ test("a part that stops on its own: dev shows its last output, stops the rest an
   expect(dev.output()).toContain("✗ collector stopped unexpectedly (exit 2)");
   expect(dev.output()).toMatch(/--- last \d+ lines? of collector output \(exit 2\) ---\n {2}.*STATE_DIR/);
   expect(dev.output()).toContain("[dev] stopped");
-  expect(await portsFree(env)).toEqual([null, null, null]);
+  expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 30_000);

@@ -15,6 +15,7 @@ function env() {
     SMTP_PORT: String(freePort()),
     IMAP_HOST: "127.0.0.1",
     IMAP_PORT: String(freePort()),
+    SANDBOX_WEB_PORT: String(freePort()),
   });
 }
 
@@ -41,6 +42,9 @@ test("prints ports, the login (never the password) and how to stop; shows other 
     t.close();
     while (!s.output().includes("mail to ivan@example.com") && Date.now() < deadline) await Bun.sleep(20);
     expect(s.output()).toContain(`[sandbox] mail to ivan@example.com: "Тест" — Привет!`);
+    expect(s.output()).toContain(`[sandbox] web inbox http://127.0.0.1:${e.SANDBOX_WEB_PORT}/`);
+    const caught = (await (await fetch(`http://127.0.0.1:${e.SANDBOX_WEB_PORT}/api/messages`)).json()) as { subject: string }[];
+    expect(caught.map((m: { subject: string }) => m.subject)).toEqual(["Тест"]);
   } finally {
     s.proc.kill("SIGTERM");
   }

@@ -1,0 +1,5 @@
+// bun web.ts (bun run web) — the tickets dashboard and web form (README "Web pages").
+import { runCommand } from "./lib/shared/args";
+import { runWeb, WEB_COMMAND } from "./lib/web";
+
+process.exit(await runCommand(WEB_COMMAND, Bun.argv.slice(2), () => runWeb({ exit: (code) => process.exit(code) })));
