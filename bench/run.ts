@@ -119,7 +119,7 @@ function serverEnv(dir: string, smtpPort: number, serverPort: number, extra: Rec
     SMTP_HOST: "127.0.0.1", SMTP_PORT: String(smtpPort),
     SERVER_HOST: "127.0.0.1", SERVER_PORT: String(serverPort),
     STATE_DIR: join(dir, "state"), LOG_DIR: join(dir, "logs"),
-    RATE_LIMIT_PER_MINUTE: "0", RECIPIENT_LIMIT_PER_HOUR: "0", SMTP_POOL_SIZE: String(POOL_SIZE),
+    RATE_LIMIT_PER_MINUTE: "0", RECIPIENT_LIMIT_PER_HOUR: "0", MAX_CONNECTIONS_PER_IP: "0", SMTP_POOL_SIZE: String(POOL_SIZE),
     ...extra,
   });
 }

@@ -122,6 +122,7 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
     maxRequestBytes: config.maxRequestBytes,
     idleTimeoutSec: config.idleTimeout,
     maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);
