@@ -6,6 +6,7 @@ import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
 import { formatSubject } from "../shared/subject";
+import { tryAgainIn } from "../shared/words";
 import { validateEmail, validateMessage, type ValidEmail } from "../wire/validate";
 
 export interface TicketServiceDeps {
@@ -91,7 +92,7 @@ export class TicketService {
       return {
         reply: errorReply(
           "RATE_LIMITED",
-          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
+          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — ${tryAgainIn(byClient.retryAfter)}`,
           { retryAfter: byClient.retryAfter },
         ),
       };
@@ -101,7 +102,7 @@ export class TicketService {
       return {
         reply: errorReply(
           "RATE_LIMITED",
-          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
+          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — ${tryAgainIn(byRecipient.retryAfter)}`,
           { field: "email", retryAfter: byRecipient.retryAfter },
         ),
       };

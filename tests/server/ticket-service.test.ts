@@ -116,6 +116,10 @@ test("rate limits: per client per minute and per recipient per hour, with retryA
   expect(r2.reply.status).toBe("OK");
   const r3 = await service.handle(req("a@example.com", "6"), "10.0.0.4");
   expect(r3.reply).toMatchObject({ code: "RATE_LIMITED", field: "email", retryAfter: 3600 });
+  // seconds on the wire, words for the person
+  expect((r3.reply as { error: string }).error).toMatch(/limit 3 tickets per hour per address\) — try again in 60 minutes$/);
+  t += 61_000;
+  expect((await service.handle(req("a@example.com", "6"), "10.0.0.4")).reply).toMatchObject({ retryAfter: 3539, error: expect.stringMatching(/try again in 59 minutes$/) });
   t += 61_000;
   expect((await service.handle(req("c@example.com", "7"), "10.0.0.1")).reply.status).toBe("OK");
   expect(sender.sent.length).toBe(2 * 5);
