@@ -10,6 +10,7 @@ import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { Reply } from "../wire/protocol";
 import { exposureWarning, readinessLine } from "./banner";
 import { Outbox } from "./outbox";
+import { LogSummary } from "./log-summary";
 import { RateLimiter } from "./rate-limit";
 import { NodemailerSender } from "./smtp";
 import { TcpServer, type Peer } from "./tcp-server";
@@ -36,6 +37,7 @@ interface Running {
   outbox: Outbox;
   sender: NodemailerSender;
   tickets: TicketAllocator;
+  summary: LogSummary;
   releaseLock: () => void;
 }
 
@@ -56,10 +58,11 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     debugLog: flags.debug ? (line) => console.error(line) : undefined,
   });
   const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
-  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, releaseLock);
+  const summary = new LogSummary((line) => console.log(`${log.now()} ${line}`));
+  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, summary, releaseLock);
   announce(config, tcp, outbox, log);
   outbox.start(config.outboxRetry);
-  const running: Running = { config, log, tcp, outbox, sender, tickets, releaseLock };
+  const running: Running = { config, log, tcp, outbox, sender, tickets, summary, releaseLock };
   return await new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
@@ -111,11 +114,13 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
     logError: log.error,
+    adminWaitMs: config.smtpTimeout * 1000,
   });
 }
 
 /** Binds SERVER_HOST:SERVER_PORT; every request is answered by the service and logged. */
-function listen(config: Config, service: TicketService, log: ServerLog, releaseLock: () => void): TcpServer {
+function listen(config: Config, service: TicketService, log: ServerLog, summary: LogSummary, releaseLock: () => void): TcpServer {
+  const requests = requestLog(log, summary);
   const tcp = new TcpServer({
     host: config.serverHost,
     port: config.serverPort,
@@ -126,10 +131,10 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);
-      logRequest(log, peer, outcome.reply, outcome, Math.round(performance.now() - started));
+      requests(peer, outcome.reply, outcome, Math.round(performance.now() - started));
       return outcome.reply;
     },
-    onLocalReply: (peer, reply) => logRequest(log, peer, reply),
+    onLocalReply: (peer, reply) => requests(peer, reply),
   });
   try {
     tcp.start();
@@ -142,11 +147,18 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
   return tcp;
 }
 
-/** One line per request: time, peer, outcome. Never the message text, never a secret. */
-function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome, ms?: number): void {
-  const took = ms === undefined ? "" : ` ${ms}ms`;
-  if (reply.status === "OK") console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
-  else console.log(`${log.now()} ${peer.label} ERROR ${reply.code}${reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? ` (${log.redact(reply.error)})` : ""}${took}`);
+/**
+ * One line per request: time, peer, outcome. Never the message text, never a secret. A peer
+ * repeating one refusal is summarised (log-summary.ts): a flood cannot fill the disk.
+ */
+function requestLog(log: ServerLog, summary: LogSummary): (peer: Peer, reply: Reply, outcome?: Outcome, ms?: number) => void {
+  return (peer, reply, outcome, ms) => {
+    const took = ms === undefined ? "" : ` ${ms}ms`;
+    if (reply.status === "OK") return console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
+    const reason = reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? log.redact(outcome?.detail ?? reply.error) : "";
+    const what = `ERROR ${reply.code}${reason ? ` (${reason})` : ""}`;
+    summary.report(`${peer.ip} ${what}`, `${peer.ip} ${what}`, `${log.now()} ${peer.label} ${what}${took}`);
+  };
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
@@ -171,6 +183,7 @@ async function stop(r: Running, signal: StopSignal): Promise<void> {
   } catch (err) {
     r.log.error(`could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
   }
+  r.summary.stop();
   r.releaseLock();
   r.log.info("stopped");
 }

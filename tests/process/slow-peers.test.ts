@@ -70,3 +70,30 @@ describe("memory when bytes arrive one per TCP segment", () => {
     expect(srv.proc.exitCode).toBeNull();
   }, 240_000);
 });
+
+describe("log flooding", () => {
+  test("one connection pipelining {} without reading its replies: a bounded number of log lines, the rest counted in a summary", async () => {
+    const srv = await startServer(cleanups, await sinkPort(), "pw");
+    const [socket] = await openSockets(srv.port, 1);
+    socket!.pause(); // never read a reply
+    const burst = Buffer.from("{}\n".repeat(10_000));
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      if (!socket!.write(burst)) await new Promise((r) => setTimeout(r, 5)); // the server stops reading once replies pile up
+      else await new Promise((r) => setImmediate(r));
+    }
+    const lines = () => srv.output().split("\n").filter((l) => l.includes("BAD_REQUEST"));
+    const during = lines().length;
+    socket!.destroy();
+    // the server is still answering others meanwhile
+    const ok = await requestTicket("127.0.0.1", srv.port, "ivan@example.com", "still here", 10_000);
+    expect(ok).toMatchObject({ kind: "reply", reply: { status: "OK" } });
+    expect(await srv.stop("SIGTERM")).toBe(0);
+    const summary = lines().filter((l) => / ×\d+ more \(repeated lines/.test(l));
+    console.log(`flood of {}: ${during} BAD_REQUEST lines while flooding; at the stop: ${summary.join(" | ")}`);
+    expect(during).toBeLessThanOrEqual(10); // before: 311,964 lines in 8 s
+    expect(summary.length).toBeGreaterThanOrEqual(1);
+    const counted = summary.reduce((n, l) => n + Number(/×(\d+)/.exec(l)![1]), 0);
+    expect(counted).toBeGreaterThan(100);
+  }, 30_000);
+});
