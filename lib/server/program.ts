@@ -172,12 +172,22 @@ function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog
   if (outbox.pending.length) log.info(`outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
 }
 
-/** The clean stop: requests in flight answered, the outbox settled, unused numbers given back. */
+/**
+ * The clean stop, within 2 × SMTP_TIMEOUT + 5 s whatever the SMTP server does: requests in
+ * flight get up to 2 × SMTP_TIMEOUT to be answered; then what is still sending is ended (the
+ * person gets MAIL_FAILED, an admin copy stays queued for the next start); then the outbox is
+ * settled and the unused numbers are given back.
+ */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
   r.log.info(`${signal}: no new connections; answering the requests in flight`);
-  await r.tcp.stop((2 * r.config.smtpTimeout + 5) * 1000);
+  const waitMs = 2 * r.config.smtpTimeout * 1000;
+  const answered = r.tcp.stop(waitMs + 3000);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(timer);
+  await r.sender.close({ force: true });
+  await answered;
   await r.outbox.stop();
-  await r.sender.close();
   try {
     r.tickets.close();
   } catch (err) {
