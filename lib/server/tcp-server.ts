@@ -113,7 +113,7 @@ export class TcpServer {
   }
 
   private sweepIdle(): void {
-    const now = Date.now();
+    const now = performance.now(); // monotonic: setting the clock back must not keep silent connections open
     const idleMs = this.o.idleTimeoutSec * 1000;
     for (const conn of this.conns) conn.checkIdle(now, idleMs);
   }

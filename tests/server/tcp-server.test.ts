@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, setSystemTime, test } from "bun:test";
 import { errorReply, type Reply } from "../../lib/wire/protocol";
 import { TcpServer, type TcpServerOptions } from "../../lib/server/tcp-server";
 import net from "node:net";
@@ -142,6 +142,17 @@ test("MAX_CONNECTIONS: one connection too many gets BUSY and is closed; a freed 
   const next = await client(server.port);
   await next.write(req(7));
   expect(tickets(await next.waitLines(1))).toEqual(["7"]);
+});
+
+test("the idle timeout is measured on a monotonic clock: the system clock set back a day does not keep a silent connection open", async () => {
+  const { server } = start({ idleTimeoutSec: 0.3 });
+  const c = await client(server.port);
+  try {
+    setSystemTime(new Date(Date.now() - 86_400_000));
+    expect(await c.waitClosed(3000)).toBe(true);
+  } finally {
+    setSystemTime();
+  }
 });
 
 test("MAX_CONNECTIONS_PER_IP: one address cannot take every connection; the extra one gets one BUSY line naming the per-address limit", async () => {
