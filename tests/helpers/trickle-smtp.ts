@@ -95,3 +95,10 @@ export async function startTrickleSmtp(): Promise<TrickleSmtp> {
       }),
   };
 }
+
+/** Starts one and registers its close in `cleanups`. */
+export async function trickleSmtpFor(cleanups: (() => unknown)[]): Promise<TrickleSmtp> {
+  const smtp = await startTrickleSmtp();
+  cleanups.push(() => smtp.close());
+  return smtp;
+}

@@ -6,7 +6,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
 import { ADMIN, startServer, until } from "../helpers/hardening";
-import { startTrickleSmtp, type TrickleSmtp } from "../helpers/trickle-smtp";
+import { trickleSmtpFor } from "../helpers/trickle-smtp";
 
 const T = 2; // SMTP_TIMEOUT, seconds
 const MARGIN_MS = 3000;
@@ -15,11 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function trickling(): Promise<TrickleSmtp> {
-  const smtp = await startTrickleSmtp();
-  cleanups.push(() => smtp.close());
-  return smtp;
-}
+const trickling = () => trickleSmtpFor(cleanups);
 
 /** One request with the client's own deadline: past it the outcome is "unreachable". */
 async function timed(port: number, email: string, deadlineMs: number): Promise<{ outcome: TicketOutcome; ms: number }> {

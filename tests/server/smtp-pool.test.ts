@@ -2,18 +2,14 @@
 // step, enforced even against a server that trickles, and connections renewed in the background.
 import { afterEach, expect, test } from "bun:test";
 import { NodemailerSender, POOL_MAX_MESSAGES, type OutgoingMail } from "../../lib/server/smtp";
-import { startTrickleSmtp, type TrickleSmtp } from "../helpers/trickle-smtp";
+import { trickleSmtpFor } from "../helpers/trickle-smtp";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function trickling(): Promise<TrickleSmtp> {
-  const s = await startTrickleSmtp();
-  cleanups.push(() => s.close());
-  return s;
-}
+const trickling = () => trickleSmtpFor(cleanups);
 
 function sender(port: number, o: { poolSize?: number; timeoutSec?: number } = {}): NodemailerSender {
   const snd = new NodemailerSender({
