@@ -7,11 +7,14 @@
 // check, not configurable). Real MTAs greet at once, and that pause would dominate whenever a
 // pooled sender opens a connection (nodemailer's pool recycles each connection after 100
 // messages), so the sink greets at once too; SINK_GREETING_DELAY=100 restores it.
+// SINK_DEFAULTS=1: smtp-server exactly as it comes (the 100 ms greeting pause and the reverse
+// DNS lookup of every client): what a new connection costs on the light-load latency run.
 import { SMTPServer } from "smtp-server";
 // @ts-ignore — internal module, no types; the package exports it as "./lib/*.js"
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
 
-if (process.env.SINK_GREETING_DELAY !== "100") {
+const DEFAULTS = process.env.SINK_DEFAULTS === "1";
+if (process.env.SINK_GREETING_DELAY !== "100" && !DEFAULTS) {
   (SMTPConnection as any).prototype.init = function (this: any) {
     this._setListeners(() => this.connectionReady());
   };
@@ -30,7 +33,7 @@ const server = new SMTPServer({
   allowInsecureAuth: true,
   authOptional: true,
   authMethods: ["PLAIN", "LOGIN"],
-  disableReverseLookup: true,
+  disableReverseLookup: !DEFAULTS,
   size: 0,
   maxClients: 10_000,
   onConnect(_session, callback) { connections++; callback(); },

@@ -6,6 +6,7 @@ import { EXIT } from "../shared/cli";
 import type { TicketOutcome } from "./connection";
 import type { Prompter } from "./prompt";
 import { validateEmail, validateMessage } from "../wire/validate";
+import { tryAgainIn } from "../shared/words";
 
 /** Splits piped input: the first line is the address, the rest (to EOF) the message. */
 export function splitPipedInput(input: string): { email: string; message: string } {
@@ -49,7 +50,7 @@ export async function runOnce(email: string, message: string, maxMessageChars: n
   }
   const r = outcome.reply;
   if (r.status === "OK") return accepted(out, r.ticket, e.value.address);
-  out.err(`Not accepted (${r.code}): ${r.error}`);
+  out.err(`Not accepted (${r.code}): ${refusalText(r)}`);
   return exitCodeFor(r.code);
 }
 
@@ -94,7 +95,7 @@ export async function runInteractive(p: Prompter, maxMessageChars: number, send:
     }
     const r = outcome.reply;
     if (r.status === "OK") return accepted(out, r.ticket, email);
-    out.err(`✗ Not accepted (${r.code}): ${r.error}`);
+    out.err(`✗ Not accepted (${r.code}): ${refusalText(r)}`);
     if (r.field === "email") {
       out.err(`Your message is kept; please enter the address again.`);
       email = null;
@@ -103,4 +104,11 @@ export async function runInteractive(p: Prompter, maxMessageChars: number, send:
       message = null;
     } else if (!(await again())) return exitCodeFor(r.code);
   }
+}
+
+/** The server's reason; with the wait in words when it gave retryAfter (seconds) and its text does not say it. */
+function refusalText(r: { error: string; retryAfter?: number }): string {
+  if (r.retryAfter === undefined) return r.error;
+  const wait = tryAgainIn(r.retryAfter);
+  return r.error.includes(wait) ? r.error : `${r.error} — ${wait}`;
 }

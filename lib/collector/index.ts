@@ -3,7 +3,7 @@
 // so `bun collector.ts --help` starts as fast as Bun itself.
 import type { CommandLine, CommandSpec } from "../shared/args";
 
-const USAGE = `Usage: bun collector.ts [--once] [--all] [--debug]
+const USAGE = `Usage: bun collector.ts [--once] [--all] [--debug] [--check]
 
 Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT (or POP3_HOST:POP3_PORT with
 MAIL_PROTOCOL=pop3) and appends each new message, as one JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
@@ -15,6 +15,8 @@ as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
   --all      also take older messages not logged yet (the first run otherwise takes only
              the unread ones)
   --debug    print the IMAP/POP3 conversation on stderr (the password is masked)
+  --check    connect and log in to IMAP, open the INBOX read-only, say what works, and exit:
+             0 it works, 2 wrong login, certificate or TLS setting, 3 unreachable
   --help     this text
   --version  print the version
 
@@ -26,7 +28,7 @@ Configuration: .env / .env.local, see README "Configuration" and "Collector and 
 export const COLLECTOR_COMMAND: CommandSpec = {
   program: "collector.ts",
   usage: USAGE,
-  options: { once: { type: "boolean" }, all: { type: "boolean" }, debug: { type: "boolean" } },
+  options: { once: { type: "boolean" }, all: { type: "boolean" }, debug: { type: "boolean" }, check: { type: "boolean" } },
 };
 
 export interface CollectorFlags {
@@ -42,6 +44,7 @@ export interface RunCollectorOptions {
 
 /** Runs the collector for a parsed command line; resolves to the exit code. */
 export async function runCollector(line: CommandLine, o: RunCollectorOptions): Promise<number> {
+  if (line.values.check === true) return await (await import("./check")).runCollectorCheck();
   const { runCollectorProgram } = await import("./program");
   const v = line.values;
   return await runCollectorProgram({ once: v.once === true, all: v.all === true, debug: v.debug === true }, o);

@@ -23,7 +23,7 @@ export function exposureWarning(config: Config): string | null {
   return (
     `WARNING: listening on ${config.serverHost}, not only on this machine: anyone who can reach it can make this server send mail as ${config.adminEmail}. ` +
     `Limits in force: RATE_LIMIT_PER_MINUTE=${config.rateLimitPerMinute} tickets per client address, RECIPIENT_LIMIT_PER_HOUR=${config.recipientLimitPerHour} per recipient ` +
-    `(0 = off), MAX_CONNECTIONS=${config.maxConnections}, MAX_REQUEST_BYTES=${config.maxRequestBytes}, IDLE_TIMEOUT=${config.idleTimeout} s.` +
+    `(0 = off), MAX_CONNECTIONS=${config.maxConnections}, MAX_CONNECTIONS_PER_IP=${config.maxConnectionsPerIp}, MAX_REQUEST_BYTES=${config.maxRequestBytes}, IDLE_TIMEOUT=${config.idleTimeout} s.` +
     (config.rateLimitPerMinute && config.recipientLimitPerHour ? "" : " A rate limit is OFF: set it above 0 before exposing the server.")
   );
 }

@@ -42,7 +42,7 @@ export class Connection {
   private inFlight = 0;
   private out: Uint8Array[] = [];
   private outBytes = 0;
-  private lastActivity = Date.now();
+  private lastActivity = performance.now();
   /** no more requests are read; the socket is ended once every reply is written */
   private closing = false;
   private closed = false;
@@ -65,7 +65,7 @@ export class Connection {
 
   onData(chunk: Uint8Array): void {
     if (this.closing) return;
-    this.lastActivity = Date.now();
+    this.lastActivity = performance.now();
     for (const frame of this.assembler.push(chunk)) this.onFrame(frame);
   }
 
@@ -105,7 +105,7 @@ export class Connection {
       .then(() => reply)
       .then((r) => {
         this.inFlight--;
-        this.lastActivity = Date.now();
+        this.lastActivity = performance.now();
         if (!this.closed) this.write(encodeReply(r));
         if (this.inFlight < this.o.maxInFlight / 2 && this.outBytes < OUT_HIGH_WATER) this.resume();
         this.maybeEnd();
@@ -175,7 +175,7 @@ export class Connection {
    */
   private maybeEnd(): void {
     if (this.closed || this.endedAt || !this.closing || this.inFlight > 0 || this.out.length > 0) return;
-    this.endedAt = Date.now();
+    this.endedAt = performance.now();
     // shutdown(): FIN only. end() closes the descriptor, and closing with unread input makes
     // the kernel send a reset, which can destroy the reply before the client reads it.
     this.socket.shutdown();

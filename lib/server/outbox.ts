@@ -6,8 +6,9 @@
 // at any moment leaves it queued: after a restart a held copy is delivered, because the
 // person's mail may have been accepted just before the crash. A "sent" record ends it.
 // Delivery is exactly once while the process lives (one attempt in flight per entry, never
-// two); only a crash between the SMTP server's "250" and the "sent" record can send it again —
-// with the same Message-ID and Date, so the duplicate is recognisable.
+// two); the process ending (kill -9, crash) between the SMTP server taking the whole copy and
+// the "sent" record, or a timed-out transaction the server did commit, can send it again —
+// with the same Message-ID and Date (README "Duplicate admin copies").
 import type { MailSender, OutgoingMail } from "./smtp";
 import { OutboxJournal, type OutboxEntry, type OutboxLog } from "./outbox-journal";
 

@@ -11,6 +11,7 @@ import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { Reply } from "../wire/protocol";
 import { exposureWarning, readinessLine } from "./banner";
 import { Outbox } from "./outbox";
+import { LogSummary } from "./log-summary";
 import { RateLimiter } from "./rate-limit";
 import { NodemailerSender } from "./smtp";
 import { TcpServer, type Peer } from "./tcp-server";
@@ -37,6 +38,7 @@ interface Running {
   outbox: Outbox;
   sender: NodemailerSender;
   tickets: TicketAllocator;
+  summary: LogSummary;
   releaseLock: () => void;
 }
 
@@ -60,10 +62,11 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     oauth2: oauth2 ?? undefined,
   });
   const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
-  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, releaseLock);
+  const summary = new LogSummary((line) => console.log(`${log.now()} ${line}`));
+  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, summary, releaseLock);
   announce(config, tcp, outbox, log);
   outbox.start(config.outboxRetry);
-  const running: Running = { config, log, tcp, outbox, sender, tickets, releaseLock };
+  const running: Running = { config, log, tcp, outbox, sender, tickets, summary, releaseLock };
   return await new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
@@ -130,24 +133,27 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
     logError: log.error,
     frontendSecret: config.webFrontendSecret,
+    adminWaitMs: config.smtpTimeout * 1000,
   });
 }
 
 /** Binds SERVER_HOST:SERVER_PORT; every request is answered by the service and logged. */
-function listen(config: Config, service: TicketService, log: ServerLog, releaseLock: () => void): TcpServer {
+function listen(config: Config, service: TicketService, log: ServerLog, summary: LogSummary, releaseLock: () => void): TcpServer {
+  const requests = requestLog(log, summary);
   const tcp = new TcpServer({
     host: config.serverHost,
     port: config.serverPort,
     maxRequestBytes: config.maxRequestBytes,
     idleTimeoutSec: config.idleTimeout,
     maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);
-      logRequest(log, peer, outcome.reply, outcome, Math.round(performance.now() - started));
+      requests(peer, outcome.reply, outcome, Math.round(performance.now() - started));
       return outcome.reply;
     },
-    onLocalReply: (peer, reply) => logRequest(log, peer, reply),
+    onLocalReply: (peer, reply) => requests(peer, reply),
   });
   try {
     tcp.start();
@@ -160,11 +166,18 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
   return tcp;
 }
 
-/** One line per request: time, peer, outcome. Never the message text, never a secret. */
-function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome, ms?: number): void {
-  const took = ms === undefined ? "" : ` ${ms}ms`;
-  if (reply.status === "OK") console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
-  else console.log(`${log.now()} ${peer.label} ERROR ${reply.code}${reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? ` (${log.redact(reply.error)})` : ""}${took}`);
+/**
+ * One line per request: time, peer, outcome. Never the message text, never a secret. A peer
+ * repeating one refusal is summarised (log-summary.ts): a flood cannot fill the disk.
+ */
+function requestLog(log: ServerLog, summary: LogSummary): (peer: Peer, reply: Reply, outcome?: Outcome, ms?: number) => void {
+  return (peer, reply, outcome, ms) => {
+    const took = ms === undefined ? "" : ` ${ms}ms`;
+    if (reply.status === "OK") return console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
+    const reason = reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? log.redact(outcome?.detail ?? reply.error) : "";
+    const what = `ERROR ${reply.code}${reason ? ` (${reason})` : ""}`;
+    summary.report(`${peer.ip} ${what}`, `${peer.ip} ${what}`, `${log.now()} ${peer.label} ${what}${took}`);
+  };
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
@@ -179,17 +192,28 @@ function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog
   if (outbox.pending.length) log.info(`outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
 }
 
-/** The clean stop: requests in flight answered, the outbox settled, unused numbers given back. */
+/**
+ * The clean stop, within 2 × SMTP_TIMEOUT + 5 s whatever the SMTP server does: requests in
+ * flight get up to 2 × SMTP_TIMEOUT to be answered; then what is still sending is ended (the
+ * person gets MAIL_FAILED, an admin copy stays queued for the next start); then the outbox is
+ * settled and the unused numbers are given back.
+ */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
   r.log.info(`${signal}: no new connections; answering the requests in flight`);
-  await r.tcp.stop((2 * r.config.smtpTimeout + 5) * 1000);
+  const waitMs = 2 * r.config.smtpTimeout * 1000;
+  const answered = r.tcp.stop(waitMs + 3000);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(timer);
+  await r.sender.close({ force: true });
+  await answered;
   await r.outbox.stop();
-  await r.sender.close();
   try {
     r.tickets.close();
   } catch (err) {
     r.log.error(`could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
   }
+  r.summary.stop();
   r.releaseLock();
   r.log.info("stopped");
 }

@@ -1,6 +1,8 @@
 // Sliding-window rate limits: at most `limit` events per key in any `windowMs`. Used per
 // client IP (RATE_LIMIT_PER_MINUTE) and per recipient (RECIPIENT_LIMIT_PER_HOUR). Memory is
 // bounded by the keys active within one window; idle keys are pruned as time moves on.
+// Time is monotonic (performance.now): setting the wall clock back or forward (NTP, a person)
+// neither stretches a window nor ends it early.
 
 export type RateDecision = { ok: true } | { ok: false; retryAfter: number };
 
@@ -9,7 +11,7 @@ export class RateLimiter {
   private lastSweep = 0;
 
   /** @param limit events per window; 0 turns the limit off */
-  constructor(readonly limit: number, readonly windowMs: number, private readonly now: () => number = Date.now) {}
+  constructor(readonly limit: number, readonly windowMs: number, private readonly now: () => number = () => performance.now()) {}
 
   get enabled(): boolean {
     return this.limit > 0;

@@ -6,6 +6,7 @@ import { format } from "node:util";
 import { usesImplicitTls, type Endpoint } from "../shared/config";
 import { CERTIFICATE_HINT, isCertificateError, tlsOptions } from "../shared/tls";
 import type { OAuth2Session } from "../shared/oauth2/session";
+import { STEP_TIMEOUT, StepDeadline, WarmPool, type SmtpPoolLike } from "./smtp-pool";
 
 export interface OutgoingMail {
   from: string;
@@ -34,7 +35,8 @@ export type SendResult =
 
 export interface MailSender {
   send(mail: OutgoingMail): Promise<SendResult>;
-  close(): Promise<void>;
+  /** `force`: also end the messages in flight (they fail); for a stop that must not wait on them */
+  close(opts?: { force?: boolean }): Promise<void>;
 }
 
 export interface SmtpContext {
@@ -94,6 +96,7 @@ export function describeSmtpError(err: unknown, ctx: SmtpContext, recipient?: st
     case "EMESSAGE":
       return done("message", `${where} refused the message${serverReply(e) ? `: ${serverReply(e)}` : ` (${msg})`}`, permanent);
     case "ETIMEDOUT":
+    case STEP_TIMEOUT:
       return done("timeout", `${where} did not answer within SMTP_TIMEOUT=${ctx.timeoutSec} s — check SMTP_HOST/SMTP_PORT and the network, or raise SMTP_TIMEOUT`);
     case "EDNS":
       return done("dns", `cannot resolve SMTP_HOST=${ctx.host} (${msg}) — check the host name`);
@@ -149,7 +152,7 @@ function makeLogger(write: (line: string) => void, redact: (t: string) => string
   return { trace: log("trace"), debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error"), fatal: log("fatal") };
 }
 
-/** Messages per pooled SMTP connection before it is renewed (nodemailer's default); the bench's limit uses the same. */
+/** Messages per pooled SMTP connection before it is renewed, in the background (smtp-pool.ts WarmPool); the bench's limit uses the same. */
 export const POOL_MAX_MESSAGES = 100;
 
 /** One address, ASCII, no spaces, separators, quotes, brackets or controls. */
@@ -158,6 +161,8 @@ const PLAIN_ADDRESS = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$/;
 export class NodemailerSender implements MailSender {
   private readonly transport: Transporter;
   private readonly ctx: SmtpContext;
+  private readonly deadline: StepDeadline;
+  readonly warm: WarmPool;
 
   constructor(opts: NodemailerSenderOptions) {
     const implicit = usesImplicitTls(opts.smtp, 465);
@@ -166,7 +171,10 @@ export class NodemailerSender implements MailSender {
     this.transport = nodemailer.createTransport({
       pool: true,
       maxConnections: opts.poolSize,
-      maxMessages: POOL_MAX_MESSAGES,
+      // never retired by nodemailer on a request's path; WarmPool replaces them in the background
+      maxMessages: Infinity,
+      // a connection we close is gone at once: no waiting for a server that does not close its side
+      socketCloseTimeout: 0,
       host: opts.smtp.host,
       port: opts.smtp.port,
       secure: implicit,
@@ -181,6 +189,10 @@ export class NodemailerSender implements MailSender {
       logger: opts.debugLog ? makeLogger(opts.debugLog, opts.redact) : false,
       debug: Boolean(opts.debugLog),
     } as Parameters<typeof nodemailer.createTransport>[0]);
+    const pool = () => (this.transport as unknown as { transporter?: SmtpPoolLike }).transporter;
+    this.deadline = new StepDeadline(pool, timeoutMs);
+    this.deadline.start();
+    this.warm = new WarmPool(pool, POOL_MAX_MESSAGES);
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {
@@ -213,10 +225,13 @@ export class NodemailerSender implements MailSender {
       return { ok: true, messageId: info.messageId, response: this.ctx.redact(String(info.response ?? "")) };
     } catch (err) {
       return describeSmtpError(err, this.ctx, mail.to);
+    } finally {
+      this.warm.maintain();
     }
   }
 
-  async close(): Promise<void> {
-    this.transport.close();
+  async close(opts: { force?: boolean } = {}): Promise<void> {
+    this.deadline.stop();
+    (this.transport.close as (o?: { force?: boolean }) => void)({ force: Boolean(opts.force) });
   }
 }

@@ -13,6 +13,8 @@ export interface TcpServerOptions extends Pick<ConnectionOptions, "handle" | "on
   maxRequestBytes: number;
   idleTimeoutSec: number;
   maxConnections: number;
+  /** Concurrent connections from one client address; 0 (or unset) = no per-address limit. */
+  maxConnectionsPerIp?: number;
   /** How often idle connections are looked for; default: a quarter of the idle timeout, 50 ms–1 s. */
   sweepMs?: number;
   /** Requests in flight on one connection before reading from it pauses (pipelining clients). */
@@ -25,6 +27,8 @@ export class TcpServer {
   private listener: TCPSocketListener<Connection> | null = null;
   private readonly conns = new Set<Connection>();
   private active = 0;
+  /** counted connections per client address (MAX_CONNECTIONS_PER_IP) */
+  private readonly perIp = new Map<string, number>();
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private stopping = false;
   private waiters: Array<() => void> = [];
@@ -77,29 +81,39 @@ export class TcpServer {
     const conn = new Connection(socket, this.connOptions);
     socket.data = conn;
     this.conns.add(conn);
-    const busy = this.busyReply();
+    const busy = this.busyReply(conn.peer.ip);
     if (busy) return conn.refuse(busy);
     conn.counted = true;
     this.active++;
+    this.perIp.set(conn.peer.ip, (this.perIp.get(conn.peer.ip) ?? 0) + 1);
   }
 
   /** Why a new connection is turned away, if it is. */
-  private busyReply(): Reply | null {
+  private busyReply(ip: string): Reply | null {
     if (this.stopping) return errorReply("BUSY", "the server is shutting down — try again in a moment");
     if (this.active >= this.o.maxConnections) {
       return errorReply("BUSY", `the server is at its connection limit (MAX_CONNECTIONS=${this.o.maxConnections}) — try again in a moment`);
+    }
+    const perIp = this.o.maxConnectionsPerIp ?? 0;
+    if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) {
+      return errorReply("BUSY", `too many connections from your address ${ip} (MAX_CONNECTIONS_PER_IP=${perIp}) — close one of them and try again`);
     }
     return null;
   }
 
   private release(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
-    if (conn.counted) this.active--;
+    if (conn.counted) {
+      this.active--;
+      const left = (this.perIp.get(conn.peer.ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(conn.peer.ip, left);
+      else this.perIp.delete(conn.peer.ip);
+    }
     if (this.conns.size === 0) for (const w of this.waiters.splice(0)) w();
   }
 
   private sweepIdle(): void {
-    const now = Date.now();
+    const now = performance.now(); // monotonic: setting the clock back must not keep silent connections open
     const idleMs = this.o.idleTimeoutSec * 1000;
     for (const conn of this.conns) conn.checkIdle(now, idleMs);
   }

@@ -4,8 +4,9 @@
 import type { DeliveryOutcome, Outbox } from "./outbox";
 import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
-import type { MailSender } from "./smtp";
+import type { FailureKind, MailSender } from "./smtp";
 import { formatSubject } from "../shared/subject";
+import { tryAgainIn } from "../shared/words";
 import { validateEmail, validateMessage, type ValidEmail } from "../wire/validate";
 import { requestClient } from "../wire/via";
 
@@ -21,13 +22,26 @@ export interface TicketServiceDeps {
   logError: (line: string) => void;
   /** WEB_FRONTEND_SECRET: with it, a signed `via` names the browser behind the web form */
   frontendSecret?: string | null;
+  /**
+   * How long the reply may wait for the admin's copy (SMTP_TIMEOUT); past it the person gets
+   * OK with the copy "queued" — it is in the outbox already and its attempt goes on.
+   */
+  adminWaitMs?: number;
 }
+
+/** What a person is told when the failure is the server's to fix (login, TLS, network, timeout). */
+export const MAILBOX_UNAVAILABLE = "the support mailbox is not available right now — try again later";
+
+/** Failures the person can act on: their own address or message was refused. */
+const PERSON_CAN_ACT = new Set<FailureKind>(["recipient", "message"]);
 
 export interface Outcome {
   reply: Reply;
   /** for the one-line request log: never message text */
   ticket?: string;
   admin?: DeliveryOutcome;
+  /** the precise reason of a MAIL_FAILED, for the server's log (the reply may say less) */
+  detail?: string;
 }
 
 function plural(n: number, word: string): string {
@@ -80,13 +94,28 @@ export class TicketService {
     if (!sent.ok) {
       // The admin gets nothing: no ticket exists for the person.
       this.cancelQuietly(id, ticket);
+      const told = PERSON_CAN_ACT.has(sent.kind) ? sent.error : MAILBOX_UNAVAILABLE;
       return {
-        reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.error}`, sent.kind === "recipient" ? { field: "email" } : {}),
+        reply: errorReply("MAIL_FAILED", `your message was not sent: ${told}`, sent.kind === "recipient" ? { field: "email" } : {}),
+        detail: sent.error,
       };
     }
     this.d.outbox.release(id);
-    const admin = await this.d.outbox.deliver(id);
+    const admin = await this.adminCopy(id);
     return { reply: { status: "OK", ticket }, ticket, admin };
+  }
+
+  /** The admin copy's outcome, or "queued" once the reply has waited adminWaitMs for it. */
+  private async adminCopy(id: string): Promise<DeliveryOutcome> {
+    const attempt = this.d.outbox.deliver(id);
+    if (this.d.adminWaitMs === undefined) return await attempt;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<DeliveryOutcome>((resolve) => (timer = setTimeout(() => resolve("queued"), this.d.adminWaitMs)));
+    try {
+      return await Promise.race([attempt, bound]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Rate limits count requests that reach the mail step; both are checked before either counts. */
@@ -97,7 +126,7 @@ export class TicketService {
       return {
         reply: errorReply(
           "RATE_LIMITED",
-          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
+          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — ${tryAgainIn(byClient.retryAfter)}`,
           { retryAfter: byClient.retryAfter },
         ),
       };
@@ -107,7 +136,7 @@ export class TicketService {
       return {
         reply: errorReply(
           "RATE_LIMITED",
-          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
+          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — ${tryAgainIn(byRecipient.retryAfter)}`,
           { field: "email", retryAfter: byRecipient.retryAfter },
         ),
       };

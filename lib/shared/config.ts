@@ -32,6 +32,8 @@ export interface Config {
   maxMessageChars: number;
   idleTimeout: number;
   maxConnections: number;
+  /** concurrent connections from one client address; 0 = no per-address limit */
+  maxConnectionsPerIp: number;
   smtpPoolSize: number;
   rateLimitPerMinute: number;
   recipientLimitPerHour: number;
@@ -57,6 +59,28 @@ export interface Config {
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * Every duration key, in seconds, with its range (README "Configuration"). The upper bounds keep
+ * timers far below the 2^31 ms (24.8 days) at which a timer overflows and fires at once; the
+ * lower ones keep a typo such as 0.001 from hammering a mail server.
+ */
+export const DURATIONS = {
+  PERIOD_CHECK: { min: 1, max: 86_400 },
+  SMTP_TIMEOUT: { min: 1, max: 600 },
+  IDLE_TIMEOUT: { min: 1, max: 86_400 },
+  // below one second only for tests that watch retries happen
+  OUTBOX_RETRY: { min: 0.1, max: 86_400 },
+} as const;
+export type DurationKey = keyof typeof DURATIONS;
+
+/** 1 → "1 s", 600 → "10 min", 86400 → "1 day": how a range is written in messages and the README. */
+export function durationText(seconds: number): string {
+  if (seconds >= 86_400 && seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? "" : "s"}`;
+  if (seconds >= 3_600 && seconds % 3_600 === 0) return `${seconds / 3_600} h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
 
 /** Keys each role cannot run without. Everything else has a default. */
 const REQUIRED: Record<Role, string[]> = {
@@ -108,11 +132,15 @@ class Reader {
     return this.number(key, fallback, { min: 1, max: 65535, integer: true });
   }
 
-  positive(key: string, fallback: number): number {
-    const before = this.errors.length;
-    const n = this.number(key, fallback, { min: 0 });
-    if (n === 0 && this.errors.length === before && this.raw(key) !== undefined) {
-      this.errors.push(`${key}=0 is not valid — use a positive number of seconds`);
+  /** A number of seconds within the key's documented range (DURATIONS); one message for every bad value. */
+  duration(key: DurationKey, fallback: number): number {
+    const value = this.raw(key);
+    if (value === undefined) return fallback;
+    const { min, max } = DURATIONS[key];
+    const n = Number(value);
+    if (!/^[+]?\d+(\.\d+)?$/.test(value) || !(n >= min && n <= max)) {
+      this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use a number of seconds from ${durationText(min)} to ${durationText(max)}`);
+      return fallback;
     }
     return n;
   }
@@ -149,7 +177,7 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     mailProtocol: mailProtocol === "pop3" ? "pop3" : "imap",
     // POP3_PORT unset: 995 (implicit TLS), or 110 when STLS is required
     pop3: { host: r.string("POP3_HOST", ""), port: r.port("POP3_PORT", pop3Security === "starttls" ? 110 : 995), security: pop3Security },
-    periodCheck: r.positive("PERIOD_CHECK", 0),
+    periodCheck: r.duration("PERIOD_CHECK", 0),
     serverHost: r.string("SERVER_HOST", "127.0.0.1"),
     serverPort: r.port("SERVER_PORT", 50007),
     tlsCaFile: r.string("TLS_CA_FILE", "") || null,
@@ -157,13 +185,14 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     stateDir: r.string("STATE_DIR", ""),
     maxRequestBytes: r.number("MAX_REQUEST_BYTES", 65536, { min: 256, max: 64 * 1024 * 1024, integer: true }),
     maxMessageChars: r.number("MAX_MESSAGE_CHARS", 10000, { min: 1, max: 10_000_000, integer: true }),
-    idleTimeout: r.positive("IDLE_TIMEOUT", 30),
+    idleTimeout: r.duration("IDLE_TIMEOUT", 30),
     maxConnections: r.number("MAX_CONNECTIONS", 10000, { min: 1, integer: true }),
+    maxConnectionsPerIp: r.number("MAX_CONNECTIONS_PER_IP", 100, { min: 0, integer: true }),
     smtpPoolSize: r.number("SMTP_POOL_SIZE", 5, { min: 1, max: 100, integer: true }),
     rateLimitPerMinute: r.number("RATE_LIMIT_PER_MINUTE", 30, { min: 0, integer: true }),
     recipientLimitPerHour: r.number("RECIPIENT_LIMIT_PER_HOUR", 10, { min: 0, integer: true }),
-    smtpTimeout: r.positive("SMTP_TIMEOUT", 15),
-    outboxRetry: r.positive("OUTBOX_RETRY", 30),
+    smtpTimeout: r.duration("SMTP_TIMEOUT", 15),
+    outboxRetry: r.duration("OUTBOX_RETRY", 30),
     authMethod,
     oauth2: readOAuth2(r, authMethod, SIGNS_IN.includes(role)),
     ...webKeys(r),

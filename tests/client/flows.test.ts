@@ -139,6 +139,8 @@ test("interactive: other errors offer to try again with both kept; 'n' ends with
   const code = await runInteractive(p, 100, async (e) => (sent.push(e), reply({ status: "ERROR", code: "RATE_LIMITED", error: "wait 30 s", retryAfter: 30 })), c.io);
   expect(code).toBe(1);
   expect(sent.length).toBe(2); // the empty answer means yes
+  // retryAfter (seconds on the wire) is shown in words when the server's text does not say it
+  expect(c.err.join("\n")).toContain("Not accepted (RATE_LIMITED): wait 30 s — try again in 30 seconds");
   const unreachable = scripted(["me@example.com", "text", "", "no"]);
   expect(await runInteractive(unreachable, 100, async () => ({ kind: "unreachable", error: "cannot reach x" }), capture().io)).toBe(3);
 });

@@ -94,7 +94,9 @@ describe("a ticket through the real client and server", () => {
     const smtpPort = freePort();
     const srv = await server(smtpPort);
     const first = await requestTicket("127.0.0.1", srv.port, "a@example.com", "hi", 10_000);
-    expect(first).toMatchObject({ kind: "reply", reply: { code: "MAIL_FAILED", error: expect.stringContaining(`cannot connect to the SMTP server at 127.0.0.1:${smtpPort}: connection refused`) } });
+    // the person is told what they can do; the server's log says what is wrong
+    expect(first).toMatchObject({ kind: "reply", reply: { code: "MAIL_FAILED", error: expect.stringContaining("the support mailbox is not available right now — try again later") } });
+    expect(srv.output()).toContain(`ERROR MAIL_FAILED (cannot connect to the SMTP server at 127.0.0.1:${smtpPort}: connection refused`);
     expect(srv.proc.exitCode).toBeNull();
     const smtp = await sink({ port: smtpPort });
     expect(ok(await requestTicket("127.0.0.1", srv.port, "a@example.com", "hi", 10_000))).toMatch(/^\d{5,}$/);
@@ -151,7 +153,7 @@ describe("the wire protocol against the real server", () => {
     await c.write(lines.join("") + "\n" + "not json\n");
     const replies = (await c.waitLines(7)).map((l) => JSON.parse(l));
     expect(replies.map((r) => r.code ?? r.status)).toEqual(["INVALID_EMAIL", "INVALID_MESSAGE", "BAD_REQUEST", "MAIL_FAILED", "OK", "RATE_LIMITED", "BAD_REQUEST"]);
-    expect(replies[5]).toMatchObject({ retryAfter: expect.any(Number), error: expect.stringMatching(/try again in \d+ seconds?/) });
+    expect(replies[5]).toMatchObject({ retryAfter: expect.any(Number), error: expect.stringMatching(/try again in \d+ (seconds?|minutes)/) });
     expect(replies[1].field).toBe("message");
 
     // MAX_CONNECTIONS=1: a second connection gets BUSY.
@@ -288,13 +290,15 @@ describe("SMTP login, TLS and --debug", () => {
   const fixtures = join(REPO, "tests/fixtures/tls");
   const tls = { key: readFileSync(join(fixtures, "server.key"), "utf8"), cert: readFileSync(join(fixtures, "server.pem"), "utf8") };
 
-  test("wrong password: MAIL_FAILED names EMAIL_LOGIN, never the password; --debug shows the conversation redacted", async () => {
+  test("wrong password: the person gets MAIL_FAILED 'not available'; the server's log names EMAIL_LOGIN, never the password; --debug shows the conversation redacted", async () => {
     const smtp = await sink({ auth: { user: ADMIN, pass: "the-right-one" } });
     const srv = await server(smtp.port, {}, ["--debug"]);
     const run = await runEntry("client.ts", ["-e", "a@example.com", "-m", "x"], clientEnv(srv.port));
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`refused the login for EMAIL_LOGIN=${ADMIN}`);
-    expect(run.stderr).toContain("check EMAIL_PASSWORD");
+    expect(run.stderr).toContain("Not accepted (MAIL_FAILED): your message was not sent: the support mailbox is not available right now — try again later");
+    expect(run.stderr).not.toContain("EMAIL_PASSWORD"); // a sentence for the operator, not for the person
+    expect(srv.output()).toContain(`refused the login for EMAIL_LOGIN=${ADMIN}`);
+    expect(srv.output()).toContain("check EMAIL_PASSWORD");
     const everything = run.stdout + run.stderr + srv.output();
     expect(srv.output()).toContain("[smtp");
     expect(srv.output()).toMatch(/AUTH PLAIN/);
@@ -306,7 +310,8 @@ describe("SMTP login, TLS and --debug", () => {
     const smtp = await sink({ tls, auth: { user: ADMIN, pass: PASSWORD } });
     const without = await server(smtp.port);
     const refused = await requestTicket("127.0.0.1", without.port, "a@example.com", "x", 10_000);
-    expect(refused).toMatchObject({ kind: "reply", reply: { code: "MAIL_FAILED", error: expect.stringContaining("set TLS_CA_FILE") } });
+    expect(refused).toMatchObject({ kind: "reply", reply: { code: "MAIL_FAILED", error: expect.stringContaining("the support mailbox is not available right now — try again later") } });
+    expect(without.output()).toContain("set TLS_CA_FILE");
     const withCa = await server(smtp.port, { TLS_CA_FILE: join(fixtures, "ca.pem"), SMTP_SECURE: "starttls" });
     expect(ok(await requestTicket("127.0.0.1", withCa.port, "a@example.com", "x", 10_000))).toBe("10001");
     await smtp.waitFor(2);

@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, setSystemTime, test } from "bun:test";
 import { RateLimiter } from "../../lib/server/rate-limit";
 
 test("allows `limit` events per window per key, then says when to come back", () => {
@@ -32,4 +32,20 @@ test("keys of the past are forgotten (memory stays bounded)", () => {
   t += 5000;
   r.record("late");
   expect(r.size).toBe(1);
+});
+
+test("windows are measured on a monotonic clock: stepping the wall clock back a day does not stretch retryAfter", () => {
+  const r = new RateLimiter(10, 3_600_000); // the default clock, as the server uses it
+  for (let i = 0; i < 10; i++) r.record("ivan@example.com");
+  try {
+    setSystemTime(new Date(Date.now() - 86_400_000));
+    const d = r.check("ivan@example.com");
+    // before: 90,000 s (the day plus the hour), and still 82,800 s two hours later
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.retryAfter).toBeLessThanOrEqual(3600);
+    setSystemTime(new Date(Date.now() + 3 * 86_400_000)); // and forward: the window does not end early
+    expect(r.check("ivan@example.com").ok).toBe(false);
+  } finally {
+    setSystemTime();
+  }
 });

@@ -1,6 +1,7 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, setSystemTime, test } from "bun:test";
 import { errorReply, type Reply } from "../../lib/wire/protocol";
 import { TcpServer, type TcpServerOptions } from "../../lib/server/tcp-server";
+import net from "node:net";
 import { connectLines, type LineClient } from "../helpers/line-client";
 
 const servers: TcpServer[] = [];
@@ -141,6 +142,53 @@ test("MAX_CONNECTIONS: one connection too many gets BUSY and is closed; a freed 
   const next = await client(server.port);
   await next.write(req(7));
   expect(tickets(await next.waitLines(1))).toEqual(["7"]);
+});
+
+test("the idle timeout is measured on a monotonic clock: the system clock set back a day does not keep a silent connection open", async () => {
+  const { server } = start({ idleTimeoutSec: 0.3 });
+  const c = await client(server.port);
+  try {
+    setSystemTime(new Date(Date.now() - 86_400_000));
+    expect(await c.waitClosed(3000)).toBe(true);
+  } finally {
+    setSystemTime();
+  }
+});
+
+test("MAX_CONNECTIONS_PER_IP: one address cannot take every connection; the extra one gets one BUSY line naming the per-address limit", async () => {
+  const { server, local } = start({ maxConnections: 100, maxConnectionsPerIp: 3 });
+  const mine = await Promise.all([1, 2, 3].map(() => client(server.port)));
+  await mine[0]!.write(req(1));
+  await mine[0]!.waitLines(1);
+  const extra = await client(server.port);
+  const lines = await extra.waitLines(1);
+  expect(await extra.waitClosed()).toBe(true);
+  expect(lines).toHaveLength(1);
+  expect(JSON.parse(lines[0]!)).toMatchObject({ status: "ERROR", code: "BUSY", error: expect.stringContaining("MAX_CONNECTIONS_PER_IP=3") });
+  expect(JSON.parse(lines[0]!).error).toContain("127.0.0.1");
+  expect(local).toHaveLength(1);
+  // another address is still served meanwhile (127.0.0.2 is this machine too)
+  const other = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port: server.port, host: "127.0.0.1", localAddress: "127.0.0.2" }, () => resolve(s));
+    s.on("error", reject);
+  });
+  const got = new Promise<string>((resolve) => other.once("data", (d) => resolve(d.toString())));
+  other.write(req(9));
+  expect(JSON.parse(await got)).toEqual({ status: "OK", ticket: "9" });
+  other.destroy();
+  // a freed slot of that address is reused
+  mine[1]!.destroy();
+  for (let i = 0; i < 100 && server.connections > 2; i++) await Bun.sleep(10);
+  const again = await client(server.port);
+  await again.write(req(5));
+  expect(tickets(await again.waitLines(1))).toEqual(["5"]);
+});
+
+test("MAX_CONNECTIONS_PER_IP=0 turns the per-address limit off", async () => {
+  const { server } = start({ maxConnections: 100, maxConnectionsPerIp: 0 });
+  const many = await Promise.all(Array.from({ length: 20 }, () => client(server.port)));
+  await many[19]!.write(req(3));
+  expect(tickets(await many[19]!.waitLines(1))).toEqual(["3"]);
 });
 
 test("stop(): requests in flight are answered, new connections refused, then everything closes", async () => {

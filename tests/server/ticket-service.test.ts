@@ -7,6 +7,7 @@ import { parseSubject } from "../../lib/shared/subject";
 import { TicketService } from "../../lib/server/ticket-service";
 import { TicketAllocator } from "../../lib/server/tickets";
 import { tempDir } from "../helpers/env";
+import { until } from "../helpers/kit";
 import { down, FakeSender, refused } from "../fakes/fake-sender";
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -16,7 +17,7 @@ afterEach(async () => {
 
 const ADMIN = "admin@mailer.test";
 
-function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number; now?: () => number } = {}) {
+function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number; now?: () => number; adminWaitMs?: number } = {}) {
   const dir = tempDir();
   const sender = opts.sender ?? new FakeSender();
   const errors: string[] = [];
@@ -32,6 +33,7 @@ function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number
     perClient: new RateLimiter(opts.perMinute ?? 0, 60_000, opts.now),
     perRecipient: new RateLimiter(opts.perHour ?? 0, 3_600_000, opts.now),
     logError: (l) => errors.push(l),
+    adminWaitMs: opts.adminWaitMs,
   });
   return { service, sender, outbox, errors };
 }
@@ -74,10 +76,24 @@ test("the user's message refused: MAIL_FAILED with the server's reason, and the 
   expect(outbox.pending).toEqual([]);
 });
 
-test("SMTP down: MAIL_FAILED that says so, no field", async () => {
-  const { service } = setup({ sender: new FakeSender(() => down()) });
-  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
-  expect(out.reply).toEqual({ status: "ERROR", code: "MAIL_FAILED", error: expect.stringContaining("connection refused") });
+test("a refusal the person cannot act on (login, TLS, connection, timeout): the person is told the mailbox is not available; the precise reason is for the server's log", async () => {
+  const operatorReasons: [kind: "auth" | "tls" | "connect" | "timeout" | "dns", error: string][] = [
+    ["auth", "the SMTP server at h:587 refused the login for EMAIL_LOGIN=admin@x (535 5.7.8) — check EMAIL_PASSWORD"],
+    ["tls", "TLS with the SMTP server at h:587 failed: the certificate was not accepted — set TLS_CA_FILE"],
+    ["connect", "cannot connect to the SMTP server at 127.0.0.1:1: connection refused — is it running, and are SMTP_HOST/SMTP_PORT right?"],
+    ["timeout", "the SMTP server at h:587 did not answer within SMTP_TIMEOUT=15 s — check SMTP_HOST/SMTP_PORT"],
+    ["dns", "cannot resolve SMTP_HOST=nowhere (ENOTFOUND) — check the host name"],
+  ];
+  for (const [kind, error] of operatorReasons) {
+    const { service } = setup({ sender: new FakeSender(() => ({ ok: false, kind, error, permanent: false })) });
+    const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+    expect(out.reply).toEqual({ status: "ERROR", code: "MAIL_FAILED", error: "your message was not sent: the support mailbox is not available right now — try again later" });
+    expect(out.detail).toBe(error);
+  }
+  // a refusal of the person's own address stays precise for the person
+  const { service } = setup({ sender: new FakeSender(() => refused("the SMTP server at h:25 refused the recipient nobody@example.com: 550 5.1.1 User unknown")) });
+  const own = await service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
+  expect(own.reply).toMatchObject({ code: "MAIL_FAILED", field: "email", error: expect.stringContaining("550 5.1.1 User unknown") });
 });
 
 test("the admin copy failing still answers OK: the copy is queued durably", async () => {
@@ -87,6 +103,23 @@ test("the admin copy failing still answers OK: the copy is queued durably", asyn
   expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
   expect(out.admin).toBe("queued");
   expect(outbox.pending.map((e) => e.ticket)).toEqual(["10001"]);
+});
+
+test("the reply never waits on a hung admin copy longer than adminWaitMs: OK with admin=queued, and the attempt goes on to its end", async () => {
+  let finish!: () => void;
+  const hung = new Promise<void>((r) => (finish = r));
+  const sender = new FakeSender(async (m) => {
+    if (m.to === ADMIN) await hung; // the admin copy's DATA trickles
+    return { ok: true, messageId: "<x>", response: "250" };
+  });
+  const { service, outbox } = setup({ sender, adminWaitMs: 50 });
+  const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
+  expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
+  expect(out.admin).toBe("queued");
+  expect(sender.sent.map((m) => m.to)).toEqual(["a@example.com"]);
+  finish();
+  await until(() => sender.sent.length === 2, 2000, "the admin copy's attempt to end");
+  await until(() => outbox.pending.length === 0, 2000, "the outbox to record it as sent");
 });
 
 test("1,000 concurrent requests, sends finishing out of order: 1,000 unique tickets", async () => {
@@ -116,6 +149,10 @@ test("rate limits: per client per minute and per recipient per hour, with retryA
   expect(r2.reply.status).toBe("OK");
   const r3 = await service.handle(req("a@example.com", "6"), "10.0.0.4");
   expect(r3.reply).toMatchObject({ code: "RATE_LIMITED", field: "email", retryAfter: 3600 });
+  // seconds on the wire, words for the person
+  expect((r3.reply as { error: string }).error).toMatch(/limit 3 tickets per hour per address\) — try again in 60 minutes$/);
+  t += 61_000;
+  expect((await service.handle(req("a@example.com", "6"), "10.0.0.4")).reply).toMatchObject({ retryAfter: 3539, error: expect.stringMatching(/try again in 59 minutes$/) });
   t += 61_000;
   expect((await service.handle(req("c@example.com", "7"), "10.0.0.1")).reply.status).toBe("OK");
   expect(sender.sent.length).toBe(2 * 5);

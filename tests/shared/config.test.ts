@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig, usesImplicitTls } from "../../lib/shared/config";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DURATIONS, loadConfig, usesImplicitTls } from "../../lib/shared/config";
 
 const serverEnv = { EMAIL_LOGIN: "admin@mailer.test", EMAIL_PASSWORD: "pw-s3cret", SMTP_HOST: "127.0.0.1", SMTP_PORT: "2525" };
 
@@ -40,11 +42,38 @@ describe("configuration", () => {
     expect(r.errors.join("\n")).toContain("PERIOD_CHECK");
   });
 
-  test("PERIOD_CHECK must be positive", () => {
-    const r = loadConfig({ ...serverEnv, IMAP_HOST: "h", IMAP_PORT: "993", PERIOD_CHECK: "0" }, "collector");
-    expect(r.ok).toBe(false);
-    const ok = loadConfig({ ...serverEnv, IMAP_HOST: "h", IMAP_PORT: "993", PERIOD_CHECK: "0.5" }, "collector");
-    expect(ok.ok && ok.config.periodCheck).toBe(0.5);
+  test("every duration key has a range; a value outside it is refused by name, with the same message for every bad value", () => {
+    const collector = { ...serverEnv, IMAP_HOST: "h", IMAP_PORT: "993" };
+    const errorFor = (key: string, value: string) => {
+      const r = loadConfig({ ...collector, PERIOD_CHECK: "60", [key]: value }, "collector");
+      return r.ok ? null : r.errors.find((e) => e.startsWith(key)) ?? r.errors.join("; ");
+    };
+    for (const [key, text] of [["PERIOD_CHECK", "from 1 s to 1 day"], ["SMTP_TIMEOUT", "from 1 s to 10 min"], ["IDLE_TIMEOUT", "from 1 s to 1 day"], ["OUTBOX_RETRY", "from 0.1 s to 1 day"]] as const) {
+      // 3000000 overflowed the timer (it fired after 1 ms); 0.001 hammered the server
+      for (const bad of ["abc", "0", "-1", "0.001", "3000000", "1e3", "Infinity"]) {
+        expect(errorFor(key, bad)).toBe(`${key}=${JSON.stringify(bad)} is not valid — use a number of seconds ${text}`);
+      }
+      expect(errorFor(key, "1")).toBeNull();
+    }
+    const ok = loadConfig({ ...collector, PERIOD_CHECK: "86400", SMTP_TIMEOUT: "600", IDLE_TIMEOUT: "2.5", OUTBOX_RETRY: "0.3" }, "collector");
+    expect(ok.ok && [ok.config.periodCheck, ok.config.smtpTimeout, ok.config.idleTimeout, ok.config.outboxRetry]).toEqual([86400, 600, 2.5, 0.3]);
+  });
+
+  test("every duration key of the configuration is in DURATIONS (none is left without a range)", () => {
+    const source = readFileSync(join(import.meta.dir, "../../lib/shared/config.ts"), "utf8");
+    // every key read as seconds goes through r.duration; r.positive (no upper bound) is gone
+    expect(source).not.toContain("r.positive(");
+    const read = [...source.matchAll(/r\.duration\("([A-Z_]+)"/g)].map((m) => m[1]).sort();
+    expect(read).toEqual(Object.keys(DURATIONS).sort());
+  });
+
+  test("MAX_CONNECTIONS_PER_IP: default 100, 0 turns it off, a whole number", () => {
+    const d = loadConfig(serverEnv, "server");
+    expect(d.ok && d.config.maxConnectionsPerIp).toBe(100);
+    const off = loadConfig({ ...serverEnv, MAX_CONNECTIONS_PER_IP: "0" }, "server");
+    expect(off.ok && off.config.maxConnectionsPerIp).toBe(0);
+    const bad = loadConfig({ ...serverEnv, MAX_CONNECTIONS_PER_IP: "ten" }, "server");
+    expect(bad.ok ? [] : bad.errors).toEqual(['MAX_CONNECTIONS_PER_IP="ten" is not valid — use a whole number of at least 0']);
   });
 
   test("the password never appears in an error", () => {

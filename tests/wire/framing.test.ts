@@ -96,4 +96,15 @@ describe("LineAssembler", () => {
     buf.fill(0x41);
     expect(lines(a.push(enc.encode(" world\n")))).toEqual(["hello world"]);
   });
+  test("memory is proportional to the bytes held, however they were split (one slice per 1-byte chunk cost ~110 bytes each)", () => {
+    const a = new LineAssembler(65536);
+    const one = new Uint8Array([0x78]);
+    for (let i = 1; i <= 60_000; i++) {
+      a.push(one);
+      if (i % 997 === 0) expect(a.capacity).toBeLessThanOrEqual(Math.max(256, 2 * a.buffered));
+    }
+    expect(a.buffered).toBe(60_000);
+    expect(lines(a.push(enc.encode("\n")))).toEqual(["x".repeat(60_000)]);
+    expect(a.capacity).toBe(0); // a big buffer is given back once its line is done
+  });
 });
