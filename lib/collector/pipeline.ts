@@ -3,6 +3,7 @@
 // log in UID order as each batch is parsed; group commit makes them durable behind it.
 import { createHash } from "node:crypto";
 import { MailerError, messageOf } from "../shared/errors";
+import { GcPace } from "../shared/gc-pace";
 import { classify, unparsedEntry, type Classified, type MessageMeta } from "./classify";
 import type { CheckResult, CollectorOptions } from "./collector";
 import { GroupCommit, localError } from "./group-commit";
@@ -264,6 +265,7 @@ class DigestingReader implements AsyncIterable<Uint8Array> {
   /** the source failed (connection lost): the message did not arrive whole */
   failure: unknown = null;
   private readonly hash = createHash("sha256");
+  private readonly pace = new GcPace();
   private readonly iterator: AsyncIterator<Uint8Array>;
 
   constructor(source: AsyncIterable<Uint8Array>) {
@@ -299,6 +301,7 @@ class DigestingReader implements AsyncIterable<Uint8Array> {
     if (!r.done) {
       this.hash.update(r.value);
       this.bytes += r.value.length;
+      this.pace.passed(r.value.length);
     }
     return r;
   }

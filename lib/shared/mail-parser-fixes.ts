@@ -9,15 +9,15 @@
 //   inline — mailparser filed both as attachments, so the body was logged as "".
 // - getDecoder: charset labels resolved like WHATWG/iconv (./charsets.ts), so `charset=437`
 //   is CP437, not U+FFFD.
-// - processChunk: a text or HTML part's raw bytes are kept only up to a budget; beyond it they
-//   are dropped as they arrive, so a 150 MB text part costs no more memory than an 8 MB one.
+// - a text or HTML part's bytes (after the transfer encoding, before the charset) are kept only
+//   up to a budget; beyond it they are dropped as they leave the part's decoder, so a 150 MB
+//   text part costs no more memory than a 4 MB one.
 import { MailParser } from "mailparser";
 import { decodeStream, resolveCharset } from "./charsets";
 
-/** Raw bytes kept per message of text/plain parts, and separately of text/html parts. At least
- *  MAX_TEXT_CHARS characters in any charset and transfer encoding seen in mail (base64 of
- *  UTF-8 Cyrillic: 8 MiB → 3 M characters); what is dropped lies past the text cap. */
-export const TEXT_BYTES_KEPT = 8 * 1024 * 1024;
+/** Bytes per character at most, in any charset (UTF-8, UTF-16 pairs, UTF-32, GB18030): keeping
+ *  this many per character of the text cap, what is dropped always lies past the cap. */
+export const MAX_BYTES_PER_CHAR = 4;
 
 const TEXT_TYPES = new Set(["text/plain", "text/html"]);
 
@@ -30,21 +30,24 @@ interface SplitNode {
 interface ParserNode {
   contentType?: string;
   isAttachment?: boolean;
-  decoder?: unknown;
-}
-
-interface Chunk {
-  type: string;
-  value?: Buffer;
+  decoder?: { push(chunk: Buffer | null): boolean };
 }
 
 // The base class is untyped JavaScript: its internals are reached through `any`.
 const Base = MailParser as unknown as new (options: Record<string, unknown>) => any;
 
 export class ClientLikeMailParser extends Base {
-  /** bytes of text parts dropped past TEXT_BYTES_KEPT */
+  /** bytes of text parts dropped past the budget */
   droppedTextBytes = 0;
   private kept = { text: 0, html: 0 };
+  /** decoded bytes kept per message of text/plain parts, and separately of text/html parts */
+  private readonly budget: number;
+
+  /** `keepChars`: the text cap (characters); text beyond it is dropped as it arrives */
+  constructor(options: Record<string, unknown> & { keepChars: number }) {
+    super(options);
+    this.budget = options.keepChars * MAX_BYTES_PER_CHAR;
+  }
 
   createNode(node: SplitNode): unknown {
     if (node.contentType === "text") node.contentType = "text/plain";
@@ -52,7 +55,9 @@ export class ClientLikeMailParser extends Base {
     if (TEXT_TYPES.has(ct) && node.disposition && node.disposition !== "inline" && node.disposition !== "attachment" && !node.filename) {
       node.disposition = "inline";
     }
-    return super.createNode(node);
+    const created = super.createNode(node) as ParserNode;
+    if (created.decoder && !created.isAttachment) this.keepOnlyBudget(created);
+    return created;
   }
 
   getDecoder(): { decodeStream(charset: string): unknown } {
@@ -63,18 +68,22 @@ export class ClientLikeMailParser extends Base {
     };
   }
 
-  processChunk(data: Chunk, done: (err?: Error) => void): unknown {
-    const node = this.curnode as ParserNode | null;
-    if (data.type === "body" && data.value && node?.decoder && !node.isAttachment) {
-      const kind = node.contentType === "text/html" ? "html" : "text";
-      const left = TEXT_BYTES_KEPT - this.kept[kind];
-      if (data.value.length > left) {
-        this.droppedTextBytes += data.value.length - Math.max(0, left);
-        if (left <= 0) return void setImmediate(done);
-        data = { ...data, value: data.value.subarray(0, left) };
+  /** What the part's decoder hands on past the budget is dropped (a Transform's output goes
+   *  through push(); mailparser collects an inline part's text from it). */
+  private keepOnlyBudget(node: ParserNode): void {
+    const decoder = node.decoder!;
+    const push = decoder.push.bind(decoder);
+    const kind = node.contentType === "text/html" ? "html" : "text";
+    decoder.push = (chunk: Buffer | null) => {
+      if (chunk === null || chunk.length === 0) return push(chunk);
+      const left = this.budget - this.kept[kind];
+      if (chunk.length > left) {
+        this.droppedTextBytes += chunk.length - Math.max(0, left);
+        if (left <= 0) return true;
+        chunk = chunk.subarray(0, left);
       }
-      this.kept[kind] += data.value!.length;
-    }
-    return super.processChunk(data, done);
+      this.kept[kind] += chunk.length;
+      return push(chunk);
+    };
   }
 }

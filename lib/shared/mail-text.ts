@@ -52,6 +52,7 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
   const convertHtml = options.convertHtml !== false;
   return new Promise<MailText>((resolve, reject) => {
     const parser = new ClientLikeMailParser({
+      keepChars: MAX_TEXT_CHARS,
       skipTextToHtml: true,
       skipImageLinks: true,
       skipTextLinks: true,
