@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailerError, messageOf } from "../shared/errors";
 import { acquirePidLock, replaceFileAsync, writeFileDurably } from "../shared/state-files";
+import { isRetries, type Retries } from "./pending";
 
 export const CHECKPOINT_FILE = "collector-checkpoint.json";
 export const LOCK_FILE = "collector.lock";
@@ -22,6 +23,9 @@ export interface Checkpoint {
    *  (sha256) under another UIDVALIDITY — set by a re-scan after UIDVALIDITY changed, by
    *  --all and by a first run; 0 = none */
   dedupeUpTo: number;
+  /** pending UIDs whose fetch failed (transport, not the message): attempts and last error,
+   *  so a message the server never delivers ends in one error entry (./pending.ts) */
+  retries?: Retries;
 }
 
 export function readCheckpoint(stateDir: string): Checkpoint | null {
@@ -73,7 +77,8 @@ function isCheckpoint(v: unknown): v is Checkpoint {
   return (
     !!c && typeof c === "object" && typeof c.account === "string" && Number.isInteger(c.uidValidity) &&
     Number.isInteger(c.lastUid) && c.lastUid >= 0 && Array.isArray(c.pending) &&
-    c.pending.every((n) => Number.isInteger(n) && n > 0) && Number.isInteger(c.dedupeUpTo)
+    c.pending.every((n) => Number.isInteger(n) && n > 0) && Number.isInteger(c.dedupeUpTo) &&
+    (c.retries === undefined || isRetries(c.retries))
   );
 }
 

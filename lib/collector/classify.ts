@@ -7,8 +7,9 @@ import { parseSubject, subjectMismatchReason } from "../shared/subject";
 export interface MessageMeta {
   uid: number;
   uidValidity: number;
-  /** sha256 of the raw source, hex */
-  sha256: string;
+  /** sha256 of the raw source, hex; null when the source never arrived (pending.ts) or was
+   *  refused unread (too large) */
+  sha256: string | null;
   size: number;
 }
 
@@ -24,7 +25,7 @@ export interface LogEntry {
   messageId: string | null;
   uid: number;
   uidValidity: number;
-  sha256: string;
+  sha256: string | null;
   size: number;
   attachments?: AttachmentInfo[];
   reason?: string;

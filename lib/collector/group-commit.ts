@@ -5,6 +5,7 @@
 import { MailerError, messageOf } from "../shared/errors";
 import { writeCheckpointAsync, type Checkpoint } from "./checkpoint";
 import type { CollectorLog } from "./log";
+import type { PendingRetries } from "./pending";
 
 export interface GroupCommitOptions {
   log: CollectorLog;
@@ -13,6 +14,8 @@ export interface GroupCommitOptions {
   state: Checkpoint;
   /** the UIDs of this check not logged yet, ascending */
   pending: () => number[];
+  /** failed fetches of pending UIDs, kept in the checkpoint (pending.ts) */
+  retries: PendingRetries;
   every: number;
   ms: number;
 }
@@ -50,7 +53,7 @@ export class GroupCommit {
   /** Waits for the commit in flight, then commits what is left (unless a commit failed). */
   async finish(): Promise<void> {
     await this.committing;
-    if (!this.failed && this.written > 0) await this.commit();
+    if (!this.failed && (this.written > 0 || this.o.retries.dirty)) await this.commit();
   }
 
   /** Claims done exactly what is in the log at this moment — after fsync'ing the log. */
@@ -58,6 +61,9 @@ export class GroupCommit {
     const { log, stateDir, state } = this.o;
     state.pending = this.o.pending();
     if (state.pending.length === 0) state.dedupeUpTo = 0;
+    const retries = this.o.retries.snapshot();
+    if (retries) state.retries = retries;
+    else delete state.retries;
     const snapshot: Checkpoint = { ...state, pending: state.pending };
     this.written = 0;
     this.lastCommit = Date.now();

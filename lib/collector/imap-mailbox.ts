@@ -22,7 +22,24 @@ export interface MailboxInfo {
 /** See Mailbox.sizes. */
 export const SMALL_MESSAGE = 64 * 1024;
 
-export type UidQuery = { all: true } | { unseen: true } | { above: number };
+/**
+ * The largest IMAP literal (one piece of a server's reply) imapflow may buffer, and the longest
+ * line. Sources over the collector's streamAbove (1 MiB) are fetched in 64 KiB windows, and held
+ * whole ones are at most that size, so only a broken or hostile server announces more — imapflow's
+ * own default, 1 GiB, let one drive the collector to 2 GB. A larger literal ends the connection;
+ * the message it belonged to gets a "too large" entry with its size (pipeline.ts).
+ */
+export const MAX_LITERAL_BYTES = 32 * 1024 * 1024;
+
+/** The announced size when `err` is imapflow's refusal of a literal over MAX_LITERAL_BYTES. */
+export function literalTooLarge(err: unknown): { size: number; max: number } | null {
+  const e = err as { code?: string; literalSize?: number; maxSize?: number } | null;
+  if (e?.code !== "LiteralTooLarge") return null;
+  return { size: Number.isFinite(e.literalSize) ? e.literalSize! : Number.MAX_SAFE_INTEGER, max: e.maxSize ?? MAX_LITERAL_BYTES };
+}
+
+/** `uids`: which of these UIDs are still in the mailbox (not expunged) */
+export type UidQuery = { all: true } | { unseen: true } | { above: number } | { uids: number[] };
 
 export interface Mailbox {
   /** Opens (first call) or refreshes the mailbox; also clears the "changed" mark. */
@@ -93,6 +110,9 @@ export class ImapMailbox implements Mailbox {
       greetingTimeout: 15_000,
       socketTimeout: 10 * 60_000,
       clientInfo: { name: "Mailer collector" },
+      maxLiteralSize: MAX_LITERAL_BYTES,
+      maxLineLength: MAX_LITERAL_BYTES,
+      maxResponseSize: MAX_LITERAL_BYTES + 1024 * 1024,
     } as ConstructorParameters<typeof ImapFlow>[0]);
     // an 'error' event without a listener would throw out of the event loop
     client.on("error", () => {});
@@ -122,6 +142,9 @@ export class ImapMailbox implements Mailbox {
     if ("above" in query) {
       uids = await this.client.search({ uid: `${query.above + 1}:*` }, { uid: true });
       uids = (uids || []).filter((uid) => uid > query.above);
+    } else if ("uids" in query) {
+      if (query.uids.length === 0) return [];
+      uids = await this.client.search({ uid: uidSet(query.uids) }, { uid: true });
     } else if ("unseen" in query) {
       uids = await this.client.search({ seen: false }, { uid: true });
     } else {
@@ -164,16 +187,40 @@ export class ImapMailbox implements Mailbox {
   async fetchSources(uids: number[]): Promise<{ uid: number; source: Buffer }[]> {
     if (uids.length === 0) return [];
     const out: { uid: number; source: Buffer }[] = [];
-    for await (const m of this.client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
-      if (m.source) out.push({ uid: m.uid, source: m.source });
+    try {
+      for await (const m of this.client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
+        if (m.source) out.push({ uid: m.uid, source: m.source });
+      }
+    } catch (err) {
+      throw this.cause(err);
     }
     return out.sort((a, b) => a.uid - b.uid);
   }
 
   async streamSource(uid: number): Promise<AsyncIterable<Uint8Array> | null> {
     this.throwIfLost();
-    const { content } = await this.client.download(String(uid), undefined, { uid: true });
-    return (content as AsyncIterable<Uint8Array> | undefined) ?? null;
+    let content: AsyncIterable<Uint8Array> | undefined;
+    try {
+      ({ content } = (await this.client.download(String(uid), undefined, { uid: true })) as { content?: AsyncIterable<Uint8Array> });
+    } catch (err) {
+      throw this.cause(err);
+    }
+    if (!content) return null;
+    const source = content;
+    const cause = (err: unknown) => this.cause(err);
+    return (async function* () {
+      try {
+        yield* source;
+      } catch (err) {
+        throw cause(err);
+      }
+    })();
+  }
+
+  /** imapflow rejects what was in flight with "Connection not available" when it refused a
+   *  literal over MAX_LITERAL_BYTES; the refusal itself (with the size) is the cause to report. */
+  private cause(err: unknown): unknown {
+    return literalTooLarge(this.lost) ? this.lost : err;
   }
 
   async waitForChange(ms: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted"> {

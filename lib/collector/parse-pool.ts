@@ -80,7 +80,12 @@ export class ParsePool {
               worker.postMessage({ id, kind: "chunk", data }, [data.buffer]);
             }
             if (!done) worker.postMessage({ id, kind: "end" });
-          })().catch((err) => this.finish(job, { ok: false, error: `reading the message failed: ${(err as Error).message}` }));
+          })().catch((err) => {
+            // the source failed (connection lost): end the worker's parse too, or it would wait
+            // for chunks forever and keep what it holds
+            if (!done) worker.postMessage({ id, kind: "end" });
+            this.finish(job, { ok: false, error: `reading the message failed: ${(err as Error).message}` });
+          });
         },
       };
       this.enqueue(job);

@@ -2,6 +2,7 @@
 // overlaps fetching, and a message that makes the parser spin can be cut off by terminating
 // the worker. One job at a time; a streamed job arrives as chunks, each acknowledged so that
 // the sender never runs more than a few chunks ahead (memory stays bounded).
+import { GcPace } from "../shared/gc-pace";
 import { parseMail } from "../shared/mail-text";
 
 declare const self: Worker;
@@ -16,6 +17,7 @@ let queue: { push(chunk: Uint8Array | null): void } | null = null;
 
 function chunkQueue(id: number) {
   const chunks: (Uint8Array | null)[] = [];
+  const pace = new GcPace();
   let wake: (() => void) | null = null;
   const iterable: AsyncIterable<Uint8Array> = {
     async *[Symbol.asyncIterator]() {
@@ -25,6 +27,7 @@ function chunkQueue(id: number) {
         if (chunk === null) return;
         // taken by the parser: the sender may send another
         self.postMessage({ id, ack: true });
+        pace.passed(chunk.length);
         yield chunk;
       }
     },

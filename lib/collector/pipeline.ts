@@ -2,12 +2,14 @@
 // one batch overlaps the fetch of the next (at most two batches in memory); entries go to the
 // log in UID order as each batch is parsed; group commit makes them durable behind it.
 import { createHash } from "node:crypto";
-import { MailerError } from "../shared/errors";
+import { MailerError, messageOf } from "../shared/errors";
+import { GcPace } from "../shared/gc-pace";
 import { classify, unparsedEntry, type Classified, type MessageMeta } from "./classify";
 import type { CheckResult, CollectorOptions } from "./collector";
 import { GroupCommit, localError } from "./group-commit";
-import type { Mailbox } from "./imap-mailbox";
+import { literalTooLarge, type Mailbox } from "./imap-mailbox";
 import type { ParseOutcome } from "./parse-pool";
+import { PendingRetries } from "./pending";
 import { ParserPolicy } from "./parser-policy";
 import type { CheckPlan } from "./plan";
 
@@ -25,6 +27,8 @@ export class Pipeline {
   private readonly parser: ParserPolicy;
   /** a few messages (a check woken by IDLE): a line each; a backlog: a line per batch */
   private readonly lineEach: boolean;
+  /** failed fetches of pending UIDs, across checks (pending.ts) */
+  private readonly retries: PendingRetries;
 
   constructor(private readonly mailbox: Mailbox, private readonly plan: CheckPlan, private readonly o: CollectorOptions) {
     const { work, state, uidValidity } = plan;
@@ -32,11 +36,13 @@ export class Pipeline {
     this.budget = state.dedupeUpTo > 0 ? o.log.digestsOutside(uidValidity) : new Map();
     this.parser = new ParserPolicy(o.pool, o.inlineUpTo);
     this.lineEach = work.length <= (o.linesUpTo ?? 20);
+    this.retries = new PendingRetries(state.retries, work);
     this.commits = new GroupCommit({
       log: o.log,
       stateDir: o.stateDir,
       state,
       pending: () => work.filter((uid) => this.remaining.has(uid)),
+      retries: this.retries,
       every: o.commitEvery ?? 1000,
       ms: o.commitMs ?? 1000,
     });
@@ -47,18 +53,19 @@ export class Pipeline {
     const batchSize = this.o.batchSize ?? 100;
     let previous: Promise<void> = Promise.resolve();
     let chain: Promise<void> = Promise.resolve();
+    let failure: unknown = null;
     try {
-      for (let i = 0; i < work.length; i += batchSize) {
+      for (let i = 0; i < work.length && !failure; i += batchSize) {
         this.commits.throwIfFailed();
         if (this.o.shouldStop?.()) {
           this.result.stopped = true;
           break;
         }
-        const group = work.slice(i, i + batchSize);
-        const parsed = await this.fetchBatch(group);
+        const fetched = await this.fetchBatch(work.slice(i, i + batchSize));
+        failure = fetched.failure;
         // keep UID order in the log whatever order the parses finish in
-        const ordered = Promise.all(parsed).then((items) => items.sort((a, b) => (a?.entry.uid ?? 0) - (b?.entry.uid ?? 0)));
-        chain = chain.then(async () => this.logBatch(await ordered, group));
+        const ordered = Promise.all(fetched.parsed).then((items) => items.sort((a, b) => (a?.entry.uid ?? 0) - (b?.entry.uid ?? 0)));
+        chain = chain.then(async () => this.logBatch(await ordered));
         chain.catch(() => {}); // handled where it is awaited; not an unhandled rejection meanwhile
         // at most two batches in memory: wait for the one before this
         await previous;
@@ -74,37 +81,89 @@ export class Pipeline {
       }
     }
     this.commits.throwIfFailed();
+    // the connection failed mid-batch: what was not delivered stays pending; the loop reconnects
+    if (failure) throw failure;
     return this.result;
   }
 
-  /** Fetches one batch; resolves when its sources are in hand, to the parses under way. */
-  private async fetchBatch(group: number[]): Promise<Promise<Classified | null>[]> {
-    const uv = this.plan.uidValidity;
+  /** Fetches one batch; resolves when its sources are in hand, to the parses under way (null:
+   *  not delivered, stays pending). A transport failure ends the batch: `failure`. */
+  private async fetchBatch(group: number[]): Promise<{ parsed: Promise<Classified | null>[]; failure?: unknown }> {
     const parsed: Promise<Classified | null>[] = [];
-    const units = packUnits(await this.mailbox.sizes(group), this.o.streamAbove ?? 1024 * 1024, this.o.batchBytes ?? 16 * 1024 * 1024);
+    const sized = await this.mailbox.sizes(group);
+    const listed = new Set(sized.map((s) => s.uid));
+    parsed.push(...(await this.undelivered(group.filter((uid) => !listed.has(uid)), "the server reported no size for it")));
+    const units = packUnits(sized, this.o.streamAbove ?? 1024 * 1024, this.o.batchBytes ?? 16 * 1024 * 1024, (uid) => this.retries.failedBefore(uid));
     for (const unit of units) {
-      if ("stream" in unit) {
+      try {
         // streamed: the IMAP connection is busy until the parser has taken the whole message
-        parsed.push(Promise.resolve(await this.streamOne(unit.stream)));
-        continue;
-      }
-      for (const { uid, source } of await this.mailbox.fetchSources(unit.whole.map((u) => u.uid))) {
-        // sizes() may give only an upper bound; the source in hand is the exact size
-        const meta: MessageMeta = { uid, uidValidity: uv, sha256: sha256(source), size: source.length };
-        parsed.push(this.parser.parse(source).then((outcome) => this.toEntry(meta, outcome)));
+        if ("stream" in unit) parsed.push(Promise.resolve(await this.streamOne(unit.stream)));
+        else parsed.push(...(await this.fetchWhole(unit.whole)));
+      } catch (err) {
+        if (err instanceof MailerError) throw err;
+        parsed.push(...this.unitFailed("stream" in unit ? [unit.stream] : unit.whole, err));
+        return { parsed, failure: err };
       }
     }
-    return parsed;
+    return { parsed };
+  }
+
+  private async fetchWhole(whole: Sized[]): Promise<Promise<Classified | null>[]> {
+    const uv = this.plan.uidValidity;
+    const got = new Map((await this.mailbox.fetchSources(whole.map((u) => u.uid))).map((m) => [m.uid, m.source]));
+    const parsed = whole.flatMap(({ uid }) => {
+      const source = got.get(uid);
+      if (!source) return [];
+      // sizes() may give only an upper bound; the source in hand is the exact size
+      const meta: MessageMeta = { uid, uidValidity: uv, sha256: sha256(source), size: source.length };
+      return [this.parser.parse(source).then((outcome) => this.toEntry(meta, outcome))];
+    });
+    const missing = whole.map((u) => u.uid).filter((uid) => !got.has(uid));
+    return [...parsed, ...(await this.undelivered(missing, "the FETCH reply left it out or carried no message source"))];
   }
 
   private async streamOne({ uid, size }: Sized): Promise<Classified | null> {
     const source = await this.mailbox.streamSource(uid);
-    if (!source) return null; // expunged meanwhile
+    if (!source) return await (await this.undelivered([uid], "the server sent no message source"))[0]!;
     const digest = new DigestingReader(source);
     const outcome = await this.parser.parseStream(digest, size);
     // the parser may stop early (failure, deadline); the rest is still read for the digest
     await digest.drain();
+    // the connection failed while the message streamed: no verdict on the message (fetchBatch)
+    if (digest.failure) throw digest.failure;
     return this.toEntry({ uid, uidValidity: this.plan.uidValidity, sha256: digest.hex(), size: digest.bytes || size }, outcome);
+  }
+
+  /** Listed, but not delivered by a FETCH that otherwise worked. Expunged meanwhile (gone from
+   *  the mailbox): one entry that says so. Still there: the server's failure (notDelivered). */
+  private async undelivered(uids: number[], why: string): Promise<Promise<Classified | null>[]> {
+    if (uids.length === 0) return [];
+    const still = new Set(await this.mailbox.search({ uids }));
+    const now = this.o.now?.() ?? new Date();
+    const expunged = (uid: number) => unparsedEntry({ uid, uidValidity: this.plan.uidValidity, sha256: null, size: 0 }, "removed from the mailbox (expunged or moved) before the collector could read it", "", now);
+    return uids.map((uid) => Promise.resolve(still.has(uid) ? this.notDelivered(uid, why) : expunged(uid)));
+  }
+
+  /** The server did not deliver `uid` this time: pending again, or after MAX_FETCH_ATTEMPTS one
+   *  error entry that says so. */
+  private notDelivered(uid: number, why: string): Classified | null {
+    if (this.retries.failed(uid, why) === "retry") {
+      this.o.out(`uid ${uid}: not delivered by the server (${why}) — stays pending, fetched again at the next check`);
+      return null;
+    }
+    return unparsedEntry({ uid, uidValidity: this.plan.uidValidity, sha256: null, size: 0 }, this.retries.givenUpReason(uid), "", this.o.now?.() ?? new Date());
+  }
+
+  /** A FETCH failed. A literal over the limit for one message is that message's fault: a "too
+   *  large" entry. Anything else is the transport's: each UID of the unit is tried again. */
+  private unitFailed(unit: Sized[], err: unknown): Promise<Classified | null>[] {
+    const literal = literalTooLarge(err);
+    if (literal && unit.length === 1) {
+      const meta: MessageMeta = { uid: unit[0]!.uid, uidValidity: this.plan.uidValidity, sha256: null, size: literal.size };
+      const reason = `too large: the server sent it as one piece of ${literal.size} bytes, more than the ${literal.max} the collector takes at once (MAX_LITERAL_BYTES)`;
+      return [Promise.resolve(unparsedEntry(meta, reason, "", this.o.now?.() ?? new Date()))];
+    }
+    return unit.map(({ uid }) => Promise.resolve(this.notDelivered(uid, messageOf(err))));
   }
 
   private toEntry(meta: MessageMeta, outcome: ParseOutcome): Classified {
@@ -114,29 +173,31 @@ export class Pipeline {
     return outcome.ok ? classify(outcome.mail, meta, now) : unparsedEntry(meta, outcome.error, "", now);
   }
 
-  /** Writes one parsed batch to the log (skipping what was logged under an earlier UIDVALIDITY). */
-  private logBatch(items: (Classified | null)[], uids: number[]): void {
+  /** Writes one parsed batch to the log (skipping what was logged under an earlier UIDVALIDITY);
+   *  what was not delivered (null) stays pending. */
+  private logBatch(fetched: (Classified | null)[]): void {
     this.commits.throwIfFailed();
+    const items = fetched.filter((item): item is Classified => item !== null);
+    const uids = items.map((item) => item.entry.uid);
     const { keep, skipped } = this.dedupe(items);
     try {
       this.o.log.write(keep);
     } catch (err) {
       throw localError(err, `write the log in ${this.o.log.logDir}`, "LOG_DIR");
     }
-    for (const uid of uids) this.remaining.delete(uid);
+    for (const uid of uids) this.remaining.delete(uid), this.retries.done(uid);
     this.report(keep, skipped, uids);
     this.commits.wrote(uids.length);
   }
 
-  private dedupe(items: (Classified | null)[]): { keep: Classified[]; skipped: number[] } {
+  private dedupe(items: Classified[]): { keep: Classified[]; skipped: number[] } {
     const keep: Classified[] = [];
     const skipped: number[] = [];
     for (const item of items) {
-      if (!item) continue;
       const { entry } = item;
-      const left = this.budget.get(entry.sha256) ?? 0;
+      const left = entry.sha256 === null ? 0 : (this.budget.get(entry.sha256) ?? 0);
       if (entry.uid <= this.plan.state.dedupeUpTo && left > 0) {
-        this.budget.set(entry.sha256, left - 1);
+        this.budget.set(entry.sha256!, left - 1);
         skipped.push(entry.uid);
         continue;
       }
@@ -168,12 +229,20 @@ export class Pipeline {
 }
 
 /** Groups a batch into FETCHes of at most `batchBytes` of sources; a message over
- *  `streamAbove` is one unit of its own, streamed, never held whole. */
-function packUnits(sized: Sized[], streamAbove: number, batchBytes: number): Unit[] {
+ *  `streamAbove` is one unit of its own, streamed, never held whole; so is one whose fetch
+ *  failed before (`alone`), so that it cannot fail the others again. */
+function packUnits(sized: Sized[], streamAbove: number, batchBytes: number, alone: (uid: number) => boolean): Unit[] {
   const units: Unit[] = [];
   let whole: Sized[] = [];
   let bytes = 0;
   for (const s of sized) {
+    if (alone(s.uid) && s.size <= streamAbove) {
+      if (whole.length) units.push({ whole });
+      units.push({ whole: [s] });
+      whole = [];
+      bytes = 0;
+      continue;
+    }
     if (s.size > streamAbove || bytes + s.size > batchBytes) {
       if (whole.length) units.push({ whole });
       whole = [];
@@ -193,7 +262,10 @@ function packUnits(sized: Sized[], streamAbove: number, batchBytes: number): Uni
 /** Passes a stream on while hashing it; the parser may stop reading early without closing it. */
 class DigestingReader implements AsyncIterable<Uint8Array> {
   bytes = 0;
+  /** the source failed (connection lost): the message did not arrive whole */
+  failure: unknown = null;
   private readonly hash = createHash("sha256");
+  private readonly pace = new GcPace();
   private readonly iterator: AsyncIterator<Uint8Array>;
 
   constructor(source: AsyncIterable<Uint8Array>) {
@@ -218,10 +290,18 @@ class DigestingReader implements AsyncIterable<Uint8Array> {
   }
 
   private async next(): Promise<IteratorResult<Uint8Array>> {
-    const r = await this.iterator.next();
+    if (this.failure) return { done: true, value: undefined };
+    let r: IteratorResult<Uint8Array>;
+    try {
+      r = await this.iterator.next();
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    }
     if (!r.done) {
       this.hash.update(r.value);
       this.bytes += r.value.length;
+      this.pace.passed(r.value.length);
     }
     return r;
   }

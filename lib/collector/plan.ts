@@ -6,6 +6,7 @@ import { MailerError, messageOf } from "../shared/errors";
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from "./checkpoint";
 import type { Mailbox } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
+import { PendingRetries } from "./pending";
 
 export interface PlanOptions {
   account: string;
@@ -40,7 +41,9 @@ export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<Check
   const fresh = await mailbox.search({ above: start.lastUid });
   const top = Math.max(start.lastUid, maxOf(fresh));
   const work = union(start.pending, fresh).filter((uid) => !o.log.has(uv, uid));
-  const state: Checkpoint = { account: o.account, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0 };
+  // failed fetches count across checks of the same mailbox (pending.ts)
+  const retries = cp && cp.uidValidity === uv ? new PendingRetries(cp.retries, work).snapshot() : undefined;
+  const state: Checkpoint = { account: o.account, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0, ...(retries ? { retries } : {}) };
   if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) saveCheckpoint(o.stateDir, state);
   return { uidValidity: uv, work, state };
 }

@@ -6,6 +6,7 @@
 // announced to connected clients (EXISTS), waking a client in IDLE at once.
 import hoodiecrow from "hoodiecrow-imap";
 import type { Socket } from "node:net";
+import { searchFix } from "./imap-search";
 import { nextUidValidity } from "./uidvalidity";
 
 export interface SandboxImapOptions {
@@ -59,7 +60,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
   for (const [login, password] of Object.entries(options.users)) users[login] = { password };
   if (Object.keys(users).length === 0) throw new Error("startSandboxImap: give at least one user");
 
-  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE", loginQuotingFix];
+  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE", loginQuotingFix, searchFix];
   if (options.idle !== false) plugins.push("IDLE", idleDoneFix);
   if (options.tls?.starttls) plugins.push("STARTTLS");
   const server = hoodiecrow({

@@ -1,8 +1,11 @@
 // Raw message → what the collector logs: decoded subject, sender, Message-ID, plain text and
-// attachment names. Uses mailparser's streaming MailParser for every message, so a message
-// can come as one Buffer or as a stream of chunks (very large mail), and attachment contents
-// are counted and dropped as they pass, never held.
-import { MailParser } from "mailparser";
+// attachment names. Uses mailparser's streaming MailParser for every message (with the
+// corrections of ./mail-parser-fixes.ts), so a message can come as one Buffer or as a stream
+// of chunks (very large mail); attachment contents are counted and dropped as they pass, and
+// text parts are kept only up to a budget, never held whole.
+import { htmlToText } from "html-to-text";
+import { decodeEncodedWords } from "./charsets";
+import { ClientLikeMailParser } from "./mail-parser-fixes";
 
 /** Longest text kept in a log entry; a longer body is cut and marked `textTruncated`. */
 export const MAX_TEXT_CHARS = 1_000_000;
@@ -48,7 +51,8 @@ interface AddressObject {
 export function parseMail(input: Input, options: ParseMailOptions = {}): Promise<MailText> {
   const convertHtml = options.convertHtml !== false;
   return new Promise<MailText>((resolve, reject) => {
-    const parser = new MailParser({
+    const parser = new ClientLikeMailParser({
+      keepChars: MAX_TEXT_CHARS,
       skipTextToHtml: true,
       skipImageLinks: true,
       skipTextLinks: true,
@@ -61,7 +65,9 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
     const attachments: AttachmentInfo[] = [];
     const warnings: string[] = [];
     let headers: Map<string, unknown> | null = null;
+    let subjectLines: string[] = [];
     let text: string | undefined;
+    let html: string | undefined;
     let settled = false;
     let errorTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -84,15 +90,19 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
     parser.on("headers", (h: Map<string, unknown>) => {
       headers = h;
     });
+    parser.on("headerLines", (lines: { key: string; line: string }[]) => {
+      subjectLines = lines.filter((l) => l.key === "subject").map((l) => l.line);
+    });
 
     let reading = false;
     const read = () => {
       reading = true;
       for (;;) {
-        const data = parser.read() as null | { type: string; text?: string; filename?: string; contentType?: string; content?: NodeJS.ReadableStream; release?: () => void };
+        const data = parser.read() as null | { type: string; text?: string; html?: string; filename?: string; contentType?: string; content?: NodeJS.ReadableStream; release?: () => void };
         if (data === null) break;
         if (data.type === "text") {
           text = data.text;
+          html = data.html;
         } else if (data.type === "attachment") {
           const info: AttachmentInfo = { name: data.filename ?? null, type: data.contentType ?? "application/octet-stream", size: 0 };
           attachments.push(info);
@@ -118,12 +128,18 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
       if (settled) return;
       settled = true;
       if (errorTimer) clearTimeout(errorTimer);
+      if (text === undefined && html !== undefined) {
+        // HTML-only mail whose HTML is not the root part (beside attachments, in
+        // multipart/related): mailparser leaves the text out, a mail client shows the HTML
+        if (!convertHtml) htmlNotConverted = true;
+        else text = htmlOnlyText(html, warnings);
+      }
       let body = (text ?? "").replace(/\r\n?/g, "\n").replace(/\s+$/, "");
-      const textTruncated = body.length > MAX_TEXT_CHARS;
-      if (textTruncated) body = body.slice(0, MAX_TEXT_CHARS);
+      const textTruncated = body.length > MAX_TEXT_CHARS || parser.droppedTextBytes > 0;
+      if (body.length > MAX_TEXT_CHARS) body = body.slice(0, MAX_TEXT_CHARS);
       const h = headers ?? new Map<string, unknown>();
       resolve({
-        subject: headerString(h.get("subject")),
+        subject: subjectOf(subjectLines) ?? headerString(h.get("subject")),
         from: fromOf(h.get("from") as AddressObject | undefined),
         replyTo: fromOf(h.get("reply-to") as AddressObject | undefined),
         messageId: headerString(h.get("message-id")),
@@ -139,7 +155,7 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
   });
 }
 
-async function feed(parser: InstanceType<typeof MailParser>, input: Input): Promise<void> {
+async function feed(parser: ClientLikeMailParser, input: Input): Promise<void> {
   if (input instanceof Uint8Array) {
     parser.end(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     return;
@@ -150,6 +166,29 @@ async function feed(parser: InstanceType<typeof MailParser>, input: Input): Prom
     }
   }
   parser.end();
+}
+
+function htmlOnlyText(html: string, warnings: string[]): string {
+  if (html.length > MAX_HTML_TO_TEXT) {
+    warnings.push(`HTML too long for parsing ${html.length} bytes`);
+    return "";
+  }
+  try {
+    return htmlToText(html);
+  } catch {
+    warnings.push("Failed to parse HTML");
+    return "";
+  }
+}
+
+/** The last Subject, decoded here when it is 7-bit (encoded-words: ./charsets.ts joins those
+ *  split inside a character); null leaves raw 8-bit subjects to mailparser. */
+function subjectOf(lines: string[]): string | null | undefined {
+  const line = lines.at(-1);
+  if (line === undefined || !/^[\x00-\x7f]*$/.test(line)) return undefined;
+  const value = line.replace(/(?:\r?\n|\r)[ \t]*/g, " ").replace(/^[^:]*:/, "");
+  const decoded = decodeEncodedWords(value).trim();
+  return decoded === "" ? null : decoded;
 }
 
 function headerString(value: unknown): string | null {

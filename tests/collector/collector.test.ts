@@ -255,7 +255,7 @@ test("a message the parser cannot finish in time yields exactly one error entry,
   expect(err).toMatchObject({ uid: 1, reason: expect.stringMatching(/parsing took longer than 1 ms/) });
 });
 
-test("messages expunged between listing and fetching are simply not there (no entry, not pending)", async () => {
+test("a message expunged between listing and fetching gets one entry that says so (nothing vanishes), not pending", async () => {
   const box = new MemoryMailbox(500);
   box.add(msg("a"));
   box.add(msg("b"));
@@ -266,7 +266,7 @@ test("messages expunged between listing and fetching are simply not there (no en
     return realSizes(uids);
   };
   await c.collector.check(box);
-  expect(c.all().map((e) => e.uid)).toEqual([2]);
+  expect(c.all().map((e) => [e.uid, e.reason ?? null])).toEqual([[1, "removed from the mailbox (expunged or moved) before the collector could read it"], [2, expect.stringMatching(/^subject "b"/)]]);
   expect(readCheckpoint(c.stateDir)?.pending).toEqual([]);
 });
 

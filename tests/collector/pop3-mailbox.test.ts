@@ -75,6 +75,7 @@ describe("Pop3Mailbox on the sandbox POP3 server", () => {
       expect(await m.search({ all: true })).toEqual([1, 2, 3]);
       expect(await m.search({ unseen: true })).toEqual([]);
       expect(await m.search({ above: 1 })).toEqual([2, 3]);
+      expect(await m.search({ uids: [2, 7] })).toEqual([2]); // only the listed ones: 7 is not there
       expect((await m.sizes([3, 1])).map((x) => x.uid)).toEqual([1, 3]);
       const sources = await m.fetchSources([1, 2, 3]);
       expect(sources.map((x) => x.source.toString())).toEqual([mail, dotty, mail].map((_, i) => box.messages[i]!.read().toString()));

@@ -47,7 +47,7 @@ export class MemoryMailbox implements Mailbox {
   async search(query: UidQuery): Promise<number[]> {
     this.guard(`search ${JSON.stringify(query)}`);
     return this.messages
-      .filter((m) => ("above" in query ? m.uid > query.above : "unseen" in query ? !m.flags.has("\\Seen") : true))
+      .filter((m) => ("above" in query ? m.uid > query.above : "unseen" in query ? !m.flags.has("\\Seen") : "uids" in query ? query.uids.includes(m.uid) : true))
       .map((m) => m.uid);
   }
 

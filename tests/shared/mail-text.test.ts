@@ -87,6 +87,20 @@ describe("parseMail: text whatever it arrived as", () => {
     await measure(30);
     expect(await measure(90)).toBeLessThan(60); // holding it would take more than 90
   }, 60_000);
+
+  test("50 MB and 150 MB text bodies parsed from a stream: text kept only up to the cap, memory bounded", async () => {
+    // before: the whole body was assembled, then cut (RSS growth 205 MB and 539 MB here)
+    const measure = async (mb: number) => {
+      const proc = Bun.spawn(["bun", join(import.meta.dir, "../helpers/stream-rss.ts"), String(mb), "text"], { stdout: "pipe", stderr: "inherit" });
+      const r = JSON.parse(await new Response(proc.stdout).text());
+      expect(await proc.exited).toBe(0);
+      expect([r.textLength, r.textTruncated, r.text]).toEqual([MAX_TEXT_CHARS, true, "Z".repeat(20)]);
+      console.log(`stream parse: ${mb} MB text body (${r.mimeMb.toFixed(0)} MB of MIME), RSS growth ${r.growthMb.toFixed(1)} MB`);
+      return r.growthMb as number;
+    };
+    expect(await measure(50)).toBeLessThan(100);
+    expect(await measure(150)).toBeLessThan(100);
+  }, 90_000);
 });
 
 describe.skipIf(!existsSync(EMAILS))("parseMail on the shared corpus", () => {

@@ -76,6 +76,8 @@ export class Pop3Mailbox implements Mailbox {
     const all = [...this.messages.keys()].sort((a, b) => a - b);
     // no read state in POP3: "unseen" is what came after the first listing (a first run's start)
     if ("unseen" in query) return all.filter((uid) => uid > (this.start.maxUid ?? Infinity));
+    // which of these are still listed (the pipeline asks after a fetch that came back empty)
+    if ("uids" in query) return all.filter((uid) => query.uids.includes(uid));
     return "above" in query ? all.filter((uid) => uid > query.above) : all;
   }
 
