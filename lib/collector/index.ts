@@ -38,6 +38,8 @@ export interface CollectorFlags {
 export interface RunCollectorOptions {
   /** the entry point's process.exit, for a second stop signal */
   exit(code: number): void;
+  /** where the parse worker is (the entry point knows; default: next to parse-pool.ts) */
+  workerUrl?: string;
 }
 
 /** Runs the collector for a parsed command line; resolves to the exit code. */

@@ -63,7 +63,7 @@ async function watch(config: Config, ca: string[] | undefined, log: CollectorLog
     exit: o.exit,
     log: io.err,
   });
-  const pool = new ParsePool();
+  const pool = new ParsePool({ workerUrl: o.workerUrl });
   const collector = new Collector({
     account: `${config.emailLogin}@${host}:${port}/${MAILBOX}`,
     mailboxName: MAILBOX,

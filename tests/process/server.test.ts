@@ -124,7 +124,7 @@ describe("a ticket through the real client and server", () => {
     const port = freePort();
     const down = await runEntry("client.ts", ["-e", "a@example.com", "-m", "x"], clientEnv(port));
     expect(down.code).toBe(3);
-    expect(down.stderr.trim()).toBe(`cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is \`bun server.ts\` running there?`);
+    expect(down.stderr.trim()).toBe(`cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is it running there (\`bun server.ts\` or mailer-server)?`);
     const local = await runEntry("client.ts", ["-e", "not-an-address", "-m", "x"], clientEnv(port));
     expect(local.code).toBe(1); // checked locally, before any connection
     expect(local.stderr).toContain("has no @");
