@@ -18,6 +18,9 @@ export interface CommandSpec {
   options: Options;
   /** takes positional arguments (default: none) */
   positionals?: boolean;
+  /** has --json: when it is given, a usage or start-up error is also printed on stdout as this
+   *  object (code: "USAGE", "CONFIG", … from the MailerError kind), so a script reads one shape */
+  jsonError?: (code: string, error: string) => unknown;
 }
 
 export type CommandLine = { values: Record<string, string | boolean | undefined>; positionals: string[] };
@@ -137,16 +140,22 @@ const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l)
  */
 export async function runCommand(spec: CommandSpec, argv: string[], run: (line: CommandLine) => Promise<number>, io: Io = consoleIo): Promise<number> {
   const parsed = parseCommandLine(spec, argv);
+  const json = spec.jsonError && argv.includes("--json") ? spec.jsonError : null;
   if (parsed.action === "exit") {
     if (parsed.stdout !== undefined) io.out(parsed.stdout);
-    if (parsed.stderr !== undefined) io.err(parsed.stderr);
+    if (parsed.stderr !== undefined) {
+      if (json) io.out(JSON.stringify(json("USAGE", parsed.stderr)));
+      io.err(parsed.stderr);
+    }
     return parsed.code;
   }
   try {
     return await run(parsed.line);
   } catch (err) {
     if (err instanceof MailerError) {
-      io.err(err.kind === "usage" ? usageError(spec, err.message) : err.message);
+      const text = err.kind === "usage" ? usageError(spec, err.message) : err.message;
+      if (json) io.out(JSON.stringify(json(err.kind.toUpperCase(), text)));
+      io.err(text);
       return err.exitCode;
     }
     throw err;
