@@ -1,5 +1,7 @@
 // Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
-// sees every missing or malformed key at once (exit code 2), never one at a time.
+// sees every missing or malformed key at once (exit code 2), never one at a time. A malformed key
+// the program does not use is a warning for it (USES), not a stop.
+import type { LogFormat } from "./log";
 
 export type Security = "tls" | "starttls" | "auto";
 export type Role = "server" | "client" | "collector" | "sandbox";
@@ -34,9 +36,12 @@ export interface Config {
   smtpTimeout: number;
   /** seconds between outbox retries of queued admin copies */
   outboxRetry: number;
+  /** operational lines of the server and the collector: for people, or JSON Lines */
+  logFormat: LogFormat;
 }
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+/** `warnings`: malformed keys this role does not use (lib/shared/cli.ts prints them). */
+export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
 
 type Env = Record<string, string | undefined>;
 
@@ -48,11 +53,43 @@ const REQUIRED: Record<Role, string[]> = {
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
 };
 
+/**
+ * Keys each role reads. A malformed value of a key outside its role's list is a warning for that
+ * role (naming who would stop on it). A key in no list (added later) counts as used by every role.
+ */
+const USES: Record<Role, string[]> = {
+  client: ["SERVER_HOST", "SERVER_PORT", "MAX_MESSAGE_CHARS"],
+  server: [
+    "EMAIL_LOGIN", "EMAIL_PASSWORD", "ADMIN_EMAIL", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "TLS_CA_FILE", "SERVER_HOST", "SERVER_PORT",
+    "LOG_DIR", "STATE_DIR", "MAX_REQUEST_BYTES", "MAX_MESSAGE_CHARS", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "SMTP_POOL_SIZE",
+    "RATE_LIMIT_PER_MINUTE", "RECIPIENT_LIMIT_PER_HOUR", "SMTP_TIMEOUT", "OUTBOX_RETRY", "LOG_FORMAT",
+  ],
+  collector: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE", "TLS_CA_FILE", "PERIOD_CHECK", "LOG_DIR", "STATE_DIR", "LOG_FORMAT"],
+  sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "ADMIN_EMAIL", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE"],
+};
+const LISTED = new Set(Object.values(USES).flat());
+
+/** Who would stop on a malformed key: "the collector", "the server and the collector". */
+function usersOf(key: string): string {
+  const roles = (Object.keys(USES) as Role[]).filter((r) => r !== "sandbox" && USES[r].includes(key));
+  return roles.map((r) => `the ${r}`).join(" and ") || "the sandbox";
+}
+
 class Reader {
   readonly errors: string[] = [];
-  constructor(private env: Env, private required: Set<string>) {}
+  readonly warnings: string[] = [];
+  /** every key read, for the misspelt-key check (lib/shared/env-files.ts) */
+  readonly keys = new Set<string>();
+  constructor(private env: Env, private required: Set<string>, private role: Role) {}
+
+  /** A malformed value: an error where this role uses the key, a warning where it does not. */
+  private bad(key: string, problem: string): void {
+    if (!LISTED.has(key) || USES[this.role].includes(key)) this.errors.push(problem);
+    else this.warnings.push(`${problem} (the ${this.role} does not use it; ${usersOf(key)} would stop on it)`);
+  }
 
   private raw(key: string): string | undefined {
+    this.keys.add(key);
     const value = this.env[key]?.trim();
     if (value === undefined || value === "") {
       if (this.required.has(key)) this.errors.push(`${key} is not set — add it to .env.local (see README, "Configuration")`);
@@ -75,7 +112,7 @@ class Reader {
     if (bad) {
       const kind = opts.integer ? "a whole number" : "a number";
       const range = opts.max !== undefined ? `from ${opts.min} to ${opts.max}` : `of at least ${opts.min}`;
-      this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use ${kind} ${range}`);
+      this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use ${kind} ${range}`);
       return fallback;
     }
     return n;
@@ -86,10 +123,10 @@ class Reader {
   }
 
   positive(key: string, fallback: number): number {
-    const before = this.errors.length;
+    const before = this.errors.length + this.warnings.length;
     const n = this.number(key, fallback, { min: 0 });
-    if (n === 0 && this.errors.length === before && this.raw(key) !== undefined) {
-      this.errors.push(`${key}=0 is not valid — use a positive number of seconds`);
+    if (n === 0 && this.errors.length + this.warnings.length === before && this.raw(key) !== undefined) {
+      this.bad(key, `${key}=0 is not valid — use a positive number of seconds`);
     }
     return n;
   }
@@ -98,8 +135,15 @@ class Reader {
     const value = this.raw(key)?.toLowerCase();
     if (value === undefined) return "auto";
     if (value === "tls" || value === "starttls") return value;
-    this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use "tls" (implicit TLS), "starttls" (STARTTLS required), or leave it unset to choose by port`);
+    this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use "tls" (implicit TLS), "starttls" (STARTTLS required), or leave it unset to choose by port`);
     return "auto";
+  }
+
+  logFormat(key: string): LogFormat {
+    const value = this.raw(key)?.toLowerCase();
+    if (value === undefined || value === "human" || value === "json") return value ?? "human";
+    this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use "human" (the default) or "json" (JSON Lines for log shippers)`);
+    return "human";
   }
 }
 
@@ -108,7 +152,7 @@ class Reader {
  * keys are still checked when present, so a typo is reported even by a role that ignores it.
  */
 export function loadConfig(env: Env, role: Role): ConfigResult {
-  const r = new Reader(env, new Set(REQUIRED[role]));
+  const r = new Reader(env, new Set(REQUIRED[role]), role);
   const emailLogin = r.string("EMAIL_LOGIN", "");
   const config: Config = {
     emailLogin,
@@ -131,6 +175,7 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     recipientLimitPerHour: r.number("RECIPIENT_LIMIT_PER_HOUR", 10, { min: 0, integer: true }),
     smtpTimeout: r.positive("SMTP_TIMEOUT", 15),
     outboxRetry: r.positive("OUTBOX_RETRY", 30),
+    logFormat: r.logFormat("LOG_FORMAT"),
   };
   if (!config.stateDir) config.stateDir = `${config.logDir}/state`;
   if (config.adminEmail && !config.adminEmail.includes("@") && REQUIRED[role].includes("EMAIL_LOGIN")) {
@@ -138,7 +183,16 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
       `ADMIN_EMAIL (or EMAIL_LOGIN, its default) is ${JSON.stringify(config.adminEmail)}, not an email address — set ADMIN_EMAIL to the admin's address`,
     );
   }
-  return r.errors.length ? { ok: false, errors: r.errors } : { ok: true, config };
+  lastKeys = r.keys;
+  return r.errors.length ? { ok: false, errors: r.errors, warnings: r.warnings } : { ok: true, config, warnings: r.warnings };
+}
+
+let lastKeys = new Set<string>();
+
+/** Every key Mailer reads (what loadConfig asked for), for the misspelt-key check. */
+export function knownKeys(): string[] {
+  if (lastKeys.size === 0) loadConfig({}, "client");
+  return [...lastKeys];
 }
 
 /** Whether an endpoint uses implicit TLS: explicit setting, else by well-known port. */
