@@ -6,7 +6,7 @@
 // announced to connected clients (EXISTS), waking a client in IDLE at once.
 import hoodiecrow from "hoodiecrow-imap";
 import type { Socket } from "node:net";
-import { nextUidValidity } from "./uidvalidity";
+import { nextUidValidity, SANDBOX_IMAP_NAME } from "./uidvalidity";
 
 export interface SandboxImapOptions {
   host?: string;
@@ -66,6 +66,8 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
     users,
     plugins,
     debug: options.debug === true,
+    // its IMAP ID answer: the collector tells the sandbox's fresh UIDVALIDITY at every start from a renumbered real mailbox
+    id: { name: SANDBOX_IMAP_NAME },
     ...(options.tls ? { secureConnection: !options.tls.starttls, credentials: { key: options.tls.key, cert: options.tls.cert } } : {}),
   });
 

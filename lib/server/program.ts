@@ -5,6 +5,7 @@
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
 import { EXIT, isMailerError, MailerError, messageOf } from "../shared/errors";
+import { createLogger, type Logger } from "../shared/log";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { Reply } from "../wire/protocol";
@@ -20,12 +21,11 @@ export interface ServerFlags {
   debug: boolean;
 }
 
-/** Timestamped lines on stdout (info) and stderr (error, redacted). */
-interface ServerLog {
-  now(): string;
+/** The shared logger (timestamped, or JSON Lines with LOG_FORMAT=json; redacted), the redactor, and the
+ *  line-shaped error log the ticket service takes. */
+interface ServerLog extends Logger {
   redact(text: string): string;
-  info(line: string): void;
-  error(line: string): void;
+  errorLine(line: string): void;
 }
 
 /** What runs once the server has started, and is stopped in this order. */
@@ -43,7 +43,7 @@ interface Running {
 export async function runServerProgram(flags: ServerFlags, o: { exit(code: number): void }): Promise<number> {
   const config = loadConfigOrThrow("server");
   const ca = loadCaOrThrow(config, "server");
-  const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword));
+  const log = serverLog(config, makeRedactor(config.emailLogin, config.emailPassword));
   const { tickets, releaseLock } = openState(config.stateDir);
   const sender = new NodemailerSender({
     smtp: config.smtp,
@@ -64,19 +64,14 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
       exit: o.exit,
-      log: (line) => console.error(`${log.now()} ${line}`),
+      log: (line) => log.warn("signal", line),
     });
   });
 }
 
-function serverLog(redact: (text: string) => string): ServerLog {
-  const now = () => new Date().toISOString();
-  return {
-    now,
-    redact,
-    info: (line) => console.log(`${now()} ${line}`),
-    error: (line) => console.error(`${now()} ${redact(line)}`),
-  };
+function serverLog(config: Config, redact: (text: string) => string): ServerLog {
+  const logger = createLogger({ format: config.logFormat, redact });
+  return { ...logger, redact, errorLine: (line) => logger.error("server", line) };
 }
 
 /** One server per STATE_DIR (the lock), and the ticket numbers kept there. */
@@ -94,7 +89,7 @@ function openState(stateDir: string): { tickets: TicketAllocator; releaseLock: (
 
 function openOutbox(stateDir: string, sender: NodemailerSender, log: ServerLog, releaseLock: () => void): Outbox {
   try {
-    return Outbox.open(stateDir, sender, log);
+    return Outbox.open(stateDir, sender, { info: (line) => log.info("outbox", line), error: (line) => log.error("outbox", line) });
   } catch (err) {
     releaseLock();
     throw new MailerError("state", `server: cannot open the outbox in STATE_DIR=${stateDir}: ${messageOf(err)}`, { cause: err });
@@ -110,7 +105,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     issueTicket: () => tickets.issue(),
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
-    logError: log.error,
+    logError: log.errorLine,
   });
 }
 
@@ -144,32 +139,37 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
 /** One line per request: time, peer, outcome. Never the message text, never a secret. */
 function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome, ms?: number): void {
   const took = ms === undefined ? "" : ` ${ms}ms`;
-  if (reply.status === "OK") console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
-  else console.log(`${log.now()} ${peer.label} ERROR ${reply.code}${reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? ` (${log.redact(reply.error)})` : ""}${took}`);
+  if (reply.status === "OK") {
+    const admin = outcome?.admin ?? "?";
+    log.info("request", `${peer.label} OK ticket=${reply.ticket} admin=${admin}${took}`, { peer: peer.label, status: "OK", ticket: reply.ticket, admin, ms });
+    return;
+  }
+  const reason = reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? reply.error : undefined;
+  log.info("request", `${peer.label} ERROR ${reply.code}${reason ? ` (${reason})` : ""}${took}`, { peer: peer.label, status: "ERROR", code: reply.code, error: reason, ms });
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
 function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
-  console.log(readinessLine(config, tcp.port));
+  log.plain("listening", readinessLine(config, tcp.port), { host: config.serverHost, port: tcp.port });
   const warning = exposureWarning(config);
-  if (warning) console.error(warning);
+  if (warning) log.warn("exposed", warning);
   for (const dead of outbox.deadLetters) {
-    console.error(`WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`);
+    log.warn("dead-letter", `WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`, { ticket: dead.ticket });
   }
-  if (outbox.pending.length) log.info(`outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
+  if (outbox.pending.length) log.info("outbox", `outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`, { queued: outbox.pending.length });
 }
 
 /** The clean stop: requests in flight answered, the outbox settled, unused numbers given back. */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
-  r.log.info(`${signal}: no new connections; answering the requests in flight`);
+  r.log.info("stopping", `${signal}: no new connections; answering the requests in flight`, { signal });
   await r.tcp.stop((2 * r.config.smtpTimeout + 5) * 1000);
   await r.outbox.stop();
   await r.sender.close();
   try {
     r.tickets.close();
   } catch (err) {
-    r.log.error(`could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
+    r.log.error("tickets", `could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
   }
   r.releaseLock();
-  r.log.info("stopped");
+  r.log.info("stopped", "stopped");
 }

@@ -7,6 +7,9 @@ export type LogFormat = "human" | "json";
 export type Level = "info" | "warn" | "error";
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 
+/** A line-shaped output that may also name its event and fields (ignored by plain sinks). */
+export type Say = (line: string, event?: string, fields?: Fields) => void;
+
 export interface Logger {
   info(event: string, message: string, fields?: Fields): void;
   warn(event: string, message: string, fields?: Fields): void;

@@ -119,6 +119,20 @@ test("UIDVALIDITY change: re-scan, skip what is logged (by source, not Message-I
   expect(c.lines.filter((l) => l.startsWith("UIDVALIDITY"))).toHaveLength(1);
 });
 
+test("the sandbox's fresh UIDVALIDITY at a new start reads as the normal case, not as a renumbered server", async () => {
+  const box = new MemoryMailbox(500);
+  box.server = "Mailer sandbox";
+  box.add(msg("[Ticket #10001] Mailer", "one"));
+  const c = await setup();
+  await c.collector.check(box);
+  box.renumber(501); // the next sandbox start: a new in-memory inbox
+  box.add(msg("[Ticket #10002] Mailer", "two"));
+  await c.collector.check(box);
+  const notice = c.lines.filter((l) => !l.startsWith("uid ") && l.includes("UIDVALIDITY"));
+  expect(notice).toEqual(["The sandbox's in-memory INBOX is new since the last run (UIDVALIDITY 501, as at every sandbox start): reading its 2 messages."]);
+  expect(c.lines.join("\n")).not.toMatch(/renumbered|changed/);
+});
+
 test("two identical messages in the renumbered mailbox, one logged before: only the other is logged", async () => {
   const box = new MemoryMailbox(1);
   const same = msg("dup", "identical bytes", "dup@x");
