@@ -228,7 +228,7 @@ test("--debug shows the IMAP conversation with the password masked; --help; unkn
 
   const help = await runEntry("collector.ts", ["--help"], baseEnv({}));
   expect(help.code).toBe(0);
-  expect(help.stdout).toContain("Usage: bun collector.ts [--once] [--all] [--debug]");
+  expect(help.stdout).toContain("Usage: bun collector.ts [--once [--json]] [--all] [--debug]");
   const bad = await runEntry("collector.ts", ["--bogus"], baseEnv({}));
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain("--help");

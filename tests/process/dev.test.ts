@@ -44,7 +44,7 @@ test("dev runs sandbox, server and collector with prefixed output; a client's ti
   const env = devEnv();
   const dev = startDev(env);
   await dev.waitFor(/\[dev\] ready/);
-  await dev.waitFor(/\[collector\] Mailer collector watching/);
+  await dev.waitFor(/\[collector\] \S+Z Mailer collector watching/); // (collector lines carry a timestamp)
   const client = await runEntry("client.ts", ["-e", "olga@example.com", "-m", "Привет из второго терминала"], env);
   expect(client.code).toBe(0);
   const ticket = client.stdout.match(/Ticket #(\d{5,})/)?.[1];
