@@ -4,6 +4,7 @@ import net from "node:net";
 import { usesImplicitTls, type Config } from "../shared/config";
 import { MailerError } from "../shared/errors";
 import { isLoopback } from "../shared/net";
+import { BurstSummary, type BurstOptions } from "./bursts";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
 
@@ -98,7 +99,8 @@ export function probePort(host: string, port: number): Promise<string | null> {
  * 0 in it for free ports. Fails with SandboxPortError naming the key when a port is unusable,
  * leaving nothing running.
  */
-export async function startSandbox(config: Config, log: SandboxLog): Promise<Sandbox> {
+export async function startSandbox(config: Config, given: SandboxLog, opts: { bursts?: BurstOptions } = {}): Promise<Sandbox> {
+  const { log, flush } = summarised(given, opts.bursts);
   let imap: SandboxImap;
   try {
     imap = await startSandboxImap({
@@ -136,6 +138,24 @@ export async function startSandbox(config: Config, log: SandboxLog): Promise<San
     imap,
     async close() {
       await Promise.all([smtp.close(), imap.close()]);
+      flush();
+    },
+  };
+}
+
+/** The mail lines through a BurstSummary each (one shared when both go to the same place). */
+function summarised(log: SandboxLog, options?: BurstOptions): { log: SandboxLog; flush: () => void } {
+  const bursts = new Map<(line: string) => void, BurstSummary>();
+  const wrap = (say: (line: string) => void) => {
+    let b = bursts.get(say);
+    if (!b) bursts.set(say, (b = new BurstSummary(say, options)));
+    const summary = b;
+    return (line: string) => summary.line(line);
+  };
+  return {
+    log: { onOtherMail: wrap(log.onOtherMail), ...(log.onAdminMail ? { onAdminMail: wrap(log.onAdminMail) } : {}) },
+    flush: () => {
+      for (const b of bursts.values()) b.flush();
     },
   };
 }

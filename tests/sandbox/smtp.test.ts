@@ -226,3 +226,16 @@ test("a configuration for a real account is refused for the sandbox, with what t
     "IMAP_SECURE=starttls, but the sandbox speaks plain IMAP on loopback (no TLS) — leave IMAP_SECURE unset",
   ]);
 });
+
+test("a burst of mail to others is summed up on the console (clock held still: everything after the first 5 is one line at close)", async () => {
+  const lines: string[] = [];
+  const cfg = config();
+  const s = await startSandbox(cfg, { onOtherMail: (l) => lines.push(l) }, { bursts: { now: () => 0, setTimer: () => 0, clearTimer: () => {} } });
+  const t = nodemailer.createTransport({ host: "127.0.0.1", port: s.smtpPort, secure: false, auth: { user: LOGIN, pass: PASS }, pool: true });
+  transports.push(t);
+  await Promise.all(Array.from({ length: 30 }, (_, i) => t.sendMail({ from: LOGIN, to: `p${i}@example.com`, subject: `burst ${i}`, text: "x" })));
+  await s.close();
+  expect(lines.slice(0, 5).every((l) => l.startsWith("mail to p"))).toBe(true);
+  expect(lines).toHaveLength(6);
+  expect(lines[5]).toMatch(/^… 25 more mails in 0\.0 s \(the last: mail to p\d+@example\.com: "burst \d+" — x\)$/);
+});
