@@ -57,16 +57,19 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   });
   const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
   const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, releaseLock);
-  announce(config, tcp, outbox, log);
-  outbox.start(config.outboxRetry);
   const running: Running = { config, log, tcp, outbox, sender, tickets, releaseLock };
-  return await new Promise<number>((resolve, reject) => {
+  // The handlers before the readiness line: a supervisor may signal as soon as it reads that
+  // line, and a signal without a handler kills the process (exit 129 for SIGHUP).
+  const stopped = new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
       exit: o.exit,
       log: (line) => log.warn("signal", line),
     });
   });
+  announce(config, tcp, outbox, log);
+  outbox.start(config.outboxRetry);
+  return await stopped;
 }
 
 function serverLog(config: Config, redact: (text: string) => string): ServerLog {

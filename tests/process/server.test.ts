@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
 import { baseEnv, freePort, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { connectLines } from "../helpers/line-client";
+import { until } from "../helpers/kit";
 import { serverEnv } from "../helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "../helpers/smtp-sink";
 
@@ -102,15 +103,19 @@ describe("a ticket through the real client and server", () => {
   }, 20_000);
 
   test("a slow SMTP send for one person never holds up the others", async () => {
-    const smtp = await sink({ delayMs: (rcpt) => (rcpt === "slow@example.com" ? 2500 : 0) });
+    // the slow person's mail is held at the SMTP server until the five others are through
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const smtp = await sink({ hold: (rcpt) => (rcpt === "slow@example.com" ? released : undefined) });
     const srv = await server(smtp.port, { SMTP_POOL_SIZE: "3" });
     let slowDone = false;
-    const slow = requestTicket("127.0.0.1", srv.port, "slow@example.com", "slow", 10_000).then((o) => ((slowDone = true), o));
-    await Bun.sleep(100);
+    const slow = requestTicket("127.0.0.1", srv.port, "slow@example.com", "slow", 30_000).then((o) => ((slowDone = true), o));
+    await until(() => smtp.delaying > 0, 10_000, "the slow mail at the SMTP server");
     for (let i = 0; i < 5; i++) {
       expect(ok(await requestTicket("127.0.0.1", srv.port, `fast${i}@example.com`, "fast", 10_000))).toMatch(/^\d{5,}$/);
     }
     expect(slowDone).toBe(false); // five tickets went through while the slow one was still sending
+    release();
     expect(ok(await slow)).toMatch(/^\d{5,}$/);
   }, 20_000);
 
@@ -206,32 +211,61 @@ describe("the wire protocol against the real server", () => {
   }, 20_000);
 
   test("SIGTERM: the request in flight is answered, then exit 0 and the lock is released", async () => {
-    const smtp = await sink({ delayMs: 700 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const smtp = await sink({ hold: () => released });
     const srv = await server(smtp.port);
-    const pending = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 10_000);
-    await Bun.sleep(250);
-    const code = await srv.stop("SIGTERM");
+    const pending = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 30_000);
+    // in flight for sure: its mail is held at the SMTP server when the signal comes
+    await until(() => smtp.delaying > 0, 10_000, "the mail at the SMTP server");
+    const stopping = srv.stop("SIGTERM");
+    await until(() => srv.output().includes("SIGTERM: no new connections"), 10_000, "the clean stop to begin");
+    release();
+    const code = await stopping;
     expect(code).toBe(0);
     expect(ok(await pending)).toBe("10001");
     expect(existsSync(join(srv.dir, "server.lock"))).toBe(false);
     expect(srv.output()).toContain("SIGTERM: no new connections");
   }, 20_000);
 
+  test("a signal at the very moment the readiness line appears stops cleanly (the handlers are in place before the line)", async () => {
+    const smtp = await sink();
+    for (let i = 0; i < 6; i++) {
+      const dir = tempDir();
+      cleanups.push(dir.cleanup);
+      const proc = Bun.spawn(["bun", "server.ts"], { cwd: REPO, env: env(smtp.port, dir.path), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const reader = proc.stdout.getReader();
+      let seen = "";
+      while (!seen.includes("listening on")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      proc.kill("SIGHUP"); // at once, as a supervisor that waits for the line would
+      void (async () => {
+        while (!(await reader.read()).done); // the rest of its output
+      })();
+      expect(await proc.exited).toBe(0); // not 129: killed before its handler was there
+    }
+  }, 60_000);
+
   test("SIGHUP stops as cleanly as SIGTERM; a second signal during the stop exits 130 at once", async () => {
     const quick = await server((await sink()).port);
     expect(await quick.stop("SIGHUP")).toBe(0);
     expect(quick.output()).toContain("SIGHUP: no new connections");
 
-    const smtp = await sink({ delayMs: 5000 });
+    // the SMTP answer is held for longer than the test: a stop that waited for it would not end in time
+    const smtp = await sink({ delayMs: 60_000 });
     const srv = await server(smtp.port);
-    void requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 10_000);
-    await Bun.sleep(250);
+    const inFlight = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 30_000);
+    // no sleeps: each step waits for the state it needs, however slow the machine
+    await until(() => smtp.delaying > 0, 10_000, "the person's mail at the SMTP server");
     srv.proc.kill("SIGTERM");
-    await Bun.sleep(250);
-    const started = Date.now();
+    await until(() => srv.output().includes("SIGTERM: no new connections"), 10_000, "the clean stop to begin");
     expect(await srv.stop("SIGINT")).toBe(130);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(srv.output()).toContain("SIGINT again: exiting at once");
+    // it did not wait for the mail in flight: that request was never answered
+    expect(await inFlight).toMatchObject({ kind: "unreachable", error: expect.stringContaining("closed the connection without answering") });
   }, 20_000);
 });
 
