@@ -24,7 +24,7 @@ export const BINARIES: Binary[] = [
 
 export interface BuildOptions {
   outdir: string;
-  /** precompiled bytecode: a faster start (bench/FINDINGS.md, "Single-file binaries"); default on */
+  /** precompiled bytecode: a faster start (bench/FINDINGS.md, "Single-file binaries: bytecode for start-up"); default on */
   bytecode?: boolean;
   /** only these binaries (default: all) */
   only?: string[];
