@@ -110,8 +110,9 @@ export async function startSandbox(config: Config, given: SandboxLog, opts: { bu
       idle: true,
     });
   } catch (err) {
+    // a listen error (EADDRINUSE, EACCES…) is the port's; anything else is not (MODULE_NOT_FOUND was once shown as a port problem)
     const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
+    if (code && /^E[A-Z]+$/.test(code)) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
     throw err;
   }
   let smtp: SandboxSmtp;

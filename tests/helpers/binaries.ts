@@ -1,6 +1,6 @@
 // The compiled binaries for tests (tests/process/binaries.test.ts, tests/deploy/units.test.ts),
 // built once per source version into a temporary directory and reused by later runs; older
-// builds are removed, so at most one set (~330 MB) stays in the temp dir.
+// builds are removed, so at most one set (~440 MB) stays in the temp dir.
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,13 +8,13 @@ import { join, relative } from "node:path";
 import { buildBinaries } from "../../lib/build/binaries";
 import { REPO } from "./env";
 
-export const TEST_BINARIES = ["mailer-client", "mailer-server", "mailer-collector"];
+export const TEST_BINARIES = ["mailer-client", "mailer-server", "mailer-collector", "mailer-sandbox"];
 const PREFIX = "mailer-binaries-";
 
 /** What the binaries are built from: the entry points, lib/, the lock file, Bun's version. */
 function sourceHash(): string {
   const hash = createHash("sha256").update(Bun.version);
-  const files = ["client.ts", "server.ts", "collector.ts", "package.json", "bun.lock", ...walk(join(REPO, "lib"))];
+  const files = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "package.json", "bun.lock", ...walk(join(REPO, "lib"))];
   for (const f of files.sort()) hash.update(f).update(readFileSync(join(REPO, f)));
   return hash.digest("hex").slice(0, 16);
 }

@@ -1,12 +1,11 @@
 // The single-file binaries of `bun run build` (lib/build/binaries.ts) do what the scripts do: a
-// ticket goes through the compiled client, server and collector against the sandbox, an HTML
-// message included (the collector's parse worker lives inside its binary); .env and .env.local
+// ticket goes through the compiled client, server and collector against the compiled sandbox, an
+// HTML message included (the collector's parse worker lives inside its binary); .env and .env.local
 // are read from the working directory; usage texts name the binary as it was invoked.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startSandbox, type Sandbox } from "../../lib/sandbox";
-import { loadConfig } from "../../lib/shared/config";
+import nodemailer from "nodemailer";
 import { builtBinaries } from "../helpers/binaries";
 import { freePort } from "../helpers/kit";
 import { useTempDirs } from "../helpers/kit";
@@ -14,7 +13,7 @@ import { useTempDirs } from "../helpers/kit";
 const temp = useTempDirs("mailer-bin-");
 let bin = "";
 let work = "";
-let sandbox: Sandbox;
+let smtpPort = 0;
 const children: Bun.Subprocess[] = [];
 
 beforeAll(async () => {
@@ -29,15 +28,29 @@ beforeAll(async () => {
   // .env has all but SERVER_PORT, which only .env.local has: both files must be read
   writeFileSync(join(work, ".env"), Object.entries(keys).map(([k, v]) => `${k}=${v}`).join("\n") + "\nSERVER_PORT=1\n");
   writeFileSync(join(work, ".env.local"), `SERVER_PORT=${serverPort}\n`);
-  const config = loadConfig({ ...keys, SERVER_PORT: serverPort }, "sandbox");
-  if (!config.ok) throw new Error(config.errors.join("; "));
-  sandbox = await startSandbox(config.config, { onOtherMail: () => {} });
+  smtpPort = Number(keys.SMTP_PORT);
+  const sandbox = spawn("mailer-sandbox", []);
+  await waitForLine(sandbox, "press Ctrl-C to stop");
 }, 180_000);
 
-afterAll(async () => {
+afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
-  await sandbox?.close();
 });
+
+/** Reads a child's stdout until `text` appears (or it ends); the rest is read on in the background. */
+async function waitForLine(proc: Bun.Subprocess<"ignore", "pipe", "pipe">, text: string): Promise<string> {
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!out.includes(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${text} never came; output:\n${out}${await new Response(proc.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
+  return out;
+}
 
 /** Runs a binary in the work directory with no configuration in its environment: only the files. */
 function spawn(name: string, args: string[]) {
@@ -53,20 +66,17 @@ async function run(name: string, args: string[]) {
 
 test("a ticket through the compiled client, server and collector; HTML mail parsed by the worker inside the binary", async () => {
   const server = spawn("mailer-server", []);
-  let out = "";
-  const reader = (async () => {
-    for await (const chunk of server.stdout) out += new TextDecoder().decode(chunk);
-  })();
-  const deadline = Date.now() + 30_000;
-  while (!out.includes("listening on") && Date.now() < deadline && server.exitCode === null) await Bun.sleep(20);
-  expect(out).toContain("Mailer server listening on");
+  expect(await waitForLine(server, "listening on")).toContain("Mailer server listening on");
 
   const client = await run("mailer-client", ["--json", "-e", "ivan@example.com", "-m", "Принтер на втором этаже 🖨️"]);
   expect(client.code).toBe(0);
   const ticket = JSON.parse(client.stdout.trim()).ticket as string;
   expect(ticket).toMatch(/^\d{5,}$/);
 
-  await sandbox.imap.append(`From: olga@example.com\r\nSubject: Lunch?\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Pizza <b>today</b>?</p>\r\n`);
+  // an HTML-only message to the admin, through the sandbox's SMTP side
+  const smtp = nodemailer.createTransport({ host: "127.0.0.1", port: smtpPort, secure: false, auth: { user: "admin@mailer.test", pass: "binaries-test-pw" } });
+  await smtp.sendMail({ from: "olga@example.com", to: "admin@mailer.test", subject: "Lunch?", html: "<p>Pizza <b>today</b>?</p>" });
+  smtp.close();
   // the admin's copy of the ticket is in the inbox once the server has answered OK
   const collected = await run("mailer-collector", ["--once", "--json"]);
   expect(collected.stderr).not.toContain("worker");
@@ -78,7 +88,6 @@ test("a ticket through the compiled client, server and collector; HTML mail pars
 
   server.kill("SIGTERM");
   expect(await server.exited).toBe(0);
-  await reader;
 }, 60_000);
 
 test("usage texts and usage errors name the binary as invoked", async () => {
