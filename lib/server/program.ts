@@ -155,7 +155,7 @@ function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome,
 function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
   log.plain("listening", readinessLine(config, tcp.port), { host: config.serverHost, port: tcp.port });
   const warning = exposureWarning(config);
-  if (warning) log.warn("exposed", warning);
+  if (warning) log.plain("exposed", warning, {}, "warn");
   for (const dead of outbox.deadLetters) {
     log.warn("dead-letter", `WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`, { ticket: dead.ticket });
   }

@@ -14,8 +14,8 @@ export interface Logger {
   info(event: string, message: string, fields?: Fields): void;
   warn(event: string, message: string, fields?: Fields): void;
   error(event: string, message: string, fields?: Fields): void;
-  /** the same line without a timestamp in human form (the readiness line people wait for) */
-  plain(event: string, message: string, fields?: Fields): void;
+  /** a line without a timestamp in human form: the start-up lines (readiness, its warning) */
+  plain(event: string, message: string, fields?: Fields, level?: Level): void;
 }
 
 export interface LoggerOptions {
@@ -41,7 +41,12 @@ export function createLogger(o: LoggerOptions): Logger {
           : message;
     (level === "info" ? out : err)(redact(line));
   };
-  return { info: emit("info", true), warn: emit("warn", true), error: emit("error", true), plain: emit("info", false) };
+  return {
+    info: emit("info", true),
+    warn: emit("warn", true),
+    error: emit("error", true),
+    plain: (event, message, fields, level = "info") => emit(level, false)(event, message, fields),
+  };
 }
 
 function definedOnly(fields: Fields): Fields {

@@ -29,8 +29,10 @@ function walk(dir: string): string[] {
 /** The directory holding TEST_BINARIES for the current sources (built now if needed). */
 export async function builtBinaries(): Promise<string> {
   const dir = join(tmpdir(), `${PREFIX}${sourceHash()}`);
+  // older builds go; one touched in the last 10 minutes may be in use by another test run
   for (const old of readdirSync(tmpdir()).filter((n) => n.startsWith(PREFIX) && join(tmpdir(), n) !== dir)) {
-    rmSync(join(tmpdir(), old), { recursive: true, force: true });
+    const path = join(tmpdir(), old);
+    if (Date.now() - statSync(path).mtimeMs > 10 * 60_000) rmSync(path, { recursive: true, force: true });
   }
   if (TEST_BINARIES.every((b) => existsSync(join(dir, b)))) return dir;
   const building = `${dir}.${process.pid}.tmp`;
