@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, readCheckpoint } from "../../lib/collector/checkpoint";
@@ -7,6 +7,8 @@ import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
 import { MemoryMailbox } from "../fakes/memory-mailbox";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const ACCOUNT = "admin@mailer.test@127.0.0.1:1143/INBOX";
 const cleanups: (() => void)[] = [];

@@ -5,7 +5,7 @@
 //   the worker, where a parser that does not finish is stopped: one error entry, the rest fine;
 // - the checkpoint never claims a message the log does not hold, at any moment of a backlog;
 // - a line per message for a few messages, a line per batch for a backlog.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpointAsync } from "../../lib/collector/checkpoint";
@@ -19,6 +19,8 @@ import { parseMail } from "../../lib/shared/mail-text";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const ACCOUNT = "admin@mailer.test@127.0.0.1:1143/INBOX";
 const cleanups: (() => unknown)[] = [];

@@ -1,12 +1,14 @@
 // The systemd units in deploy/ (docs/install.md): `systemd-analyze verify` accepts them with no
 // warning (an unknown or misspelt option is only a warning there, so stderr must be empty), with
 // ExecStart pointed at freshly built binaries; and they hold what docs/install.md promises.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { builtBinaries } from "../helpers/binaries";
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const temp = useTempDirs("mailer-units-");
 const UNITS = ["mailer-server", "mailer-collector"];

@@ -2,13 +2,15 @@
 // ticket goes through the compiled client, server and collector against the compiled sandbox, an
 // HTML message included (the collector's parse worker lives inside its binary); .env and .env.local
 // are read from the working directory; usage texts name the binary as it was invoked.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { builtBinaries } from "../helpers/binaries";
 import { freePort } from "../helpers/kit";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const temp = useTempDirs("mailer-bin-");
 let bin = "";

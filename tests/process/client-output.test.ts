@@ -2,9 +2,11 @@
 // on stdout with the same exit codes, client-side errors in the server's error shape; questions
 // go to stderr so `bun client.ts > file` keeps only the result; empty piped input says what the
 // input must contain. A scripted stand-in answers on the wire, so each reply is exactly known.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { baseEnv, freePort, REPO, runEntry } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stops: (() => void)[] = [];
 afterEach(() => {

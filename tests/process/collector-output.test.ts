@@ -2,7 +2,7 @@
 // operational line carries a timestamp; --once --json prints one summary object on stdout and
 // everything else on stderr; LOG_FORMAT=json turns the lines into JSON Lines. The server's
 // LOG_FORMAT=json is here too: both use lib/shared/log.ts.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry } from "../helpers/env";
@@ -10,6 +10,8 @@ import { serverEnv } from "../helpers/hardening";
 import { useTempDirs } from "../helpers/kit";
 import { startSmtpSink } from "../helpers/smtp-sink";
 import { requestTicket } from "../../lib/client/connection";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "out-Pa55word";

@@ -1,10 +1,12 @@
 // collector.ts as a real process against the embedded IMAP server (hoodiecrow) on loopback.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";

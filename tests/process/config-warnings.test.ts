@@ -1,11 +1,13 @@
 // What a program says about .env / .env.local it cannot use fully (lib/shared/cli.ts): a
 // misspelt key gets "did you mean …?", a malformed key the program does not use is a warning
 // for it, not a stop. The programs run in a directory of their own, with their own .env files.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { baseEnv, freePort, REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const temp = useTempDirs("mailer-envwarn-");
 

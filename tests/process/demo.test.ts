@@ -1,10 +1,12 @@
 // `bun run demo` as a person runs it, with every port free and logs in a temp dir.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { probePort } from "../../lib/sandbox";
 import { REPO, tempDir, sandboxEnv } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {

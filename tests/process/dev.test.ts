@@ -1,10 +1,12 @@
 // `bun run dev`: the three parts in one terminal, prefixed output, Ctrl-C stops all.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireCollectorLock } from "../../lib/collector/checkpoint";
 import { probePort } from "../../lib/sandbox";
 import { REPO, runEntry, tempDir, sandboxEnv } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {

@@ -6,13 +6,15 @@
 //   UIDVALIDITY) with the same messages plus new ones;
 // - 5 kill -9 at seeded random moments during a 2,000-message backlog.
 // In every case: each message logged exactly once.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { prng, seedFor, until } from "../helpers/hardening";
 import { startProxy } from "../helpers/tcp-proxy";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "coll-faults-pw";

@@ -4,13 +4,15 @@
 // crash, must answer every non-blank line (exactly one reply each) and close every
 // connection it was asked to, must keep serving valid requests from other clients, and its
 // RSS must stay bounded. The seed is printed; FUZZ_SEED=N replays a run.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { requestTicket } from "../../lib/client/connection";
 import { parseReply } from "../../lib/wire/protocol";
 import { prng, rssBytes, seedFor, startServer, type Running } from "../helpers/hardening";
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const MAX = 65536; // the default MAX_REQUEST_BYTES
 const IDLE = 2; // IDLE_TIMEOUT, seconds

@@ -1,6 +1,6 @@
 // End to end: the real server.ts process against a real SMTP server (smtp-server) on loopback,
 // driven by the real client code and by raw sockets.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
@@ -9,6 +9,8 @@ import { connectLines } from "../helpers/line-client";
 import { until } from "../helpers/kit";
 import { serverEnv } from "../helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const ADMIN = "admin@mailer.test";
 const PASSWORD = "e2e-Secret-Pa55";

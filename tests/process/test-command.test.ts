@@ -1,16 +1,13 @@
-// The README's test command is plain `bun test`, and .ci/run runs exactly it: a test that takes
-// longer than Bun's built-in 5 s default passes there too (the preload in bunfig.toml), and CI
-// does not add flags of its own.
-import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+// The README's test command is plain `bun test`, and .ci/run runs exactly it. Bun's default of
+// 5 s per test is too short for real processes on a loaded machine, and neither bunfig's
+// `[test] timeout` (ignored, bun#7789) nor setDefaultTimeout in a preload (it reaches only the
+// first file) changes it for a whole run: each file that starts processes sets its own.
+import { expect, test, setDefaultTimeout } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { baseEnv, REPO } from "../helpers/env";
+import { REPO } from "../helpers/env";
 
-test("plain `bun test` gives a test more than Bun's 5 s default", async () => {
-  const proc = Bun.spawn(["bun", "test", "./tests/fixtures/takes-6s.fixture.ts"], { cwd: REPO, env: baseEnv(), stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  expect({ code, summary: `${out}${err}`.match(/^ *\d+ (pass|fail)$/gm) }).toEqual({ code: 0, summary: [" 1 pass", " 0 fail"] });
-}, 30_000);
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 test("the README's test command is what .ci/run runs and what `bun run test` runs", () => {
   const readme = readFileSync(join(REPO, "README.md"), "utf8");
@@ -19,4 +16,14 @@ test("the README's test command is what .ci/run runs and what `bun run test` run
   expect(ci).toMatch(/^bun test <\/dev\/null 2>&1 \| tee "\$log"$/m);
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8"));
   expect(pkg.scripts.test).toBe("bun test");
+});
+
+test("every test file that starts real processes sets its own deadline", () => {
+  const missing: string[] = [];
+  for (const room of ["process", "realstack", "deploy"]) {
+    for (const file of readdirSync(join(REPO, "tests", room)).filter((f) => f.endsWith(".test.ts"))) {
+      if (!/^setDefaultTimeout\(60_000\);/m.test(readFileSync(join(REPO, "tests", room, file), "utf8"))) missing.push(`tests/${room}/${file}`);
+    }
+  }
+  expect(missing).toEqual([]);
 });

@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
@@ -6,6 +6,8 @@ import { loadConfig, type Config } from "../../lib/shared/config";
 import { checkPorts, probePort, SandboxPortError, sandboxConfigProblems, startSandbox, type Sandbox } from "../../lib/sandbox";
 import { startSandboxSmtp, type SandboxSmtp } from "../../lib/sandbox/smtp";
 import { freePort } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const LOGIN = "admin@mailer.test";
 const PASS = "sandbox-test-password";

@@ -1,8 +1,10 @@
-import { afterEach, expect, setSystemTime, test } from "bun:test";
+import { afterEach, expect, setSystemTime, test, setDefaultTimeout } from "bun:test";
 import { until } from "../helpers/kit";
 import { errorReply, type Reply } from "../../lib/wire/protocol";
 import { TcpServer, type TcpServerOptions } from "../../lib/server/tcp-server";
 import { connectLines, type LineClient } from "../helpers/line-client";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const servers: TcpServer[] = [];
 const clients: LineClient[] = [];
