@@ -3,4 +3,7 @@
 import { runCommand } from "./lib/shared/args";
 import { COLLECTOR_COMMAND, runCollector } from "./lib/collector";
 
-process.exit(await runCommand(COLLECTOR_COMMAND, Bun.argv.slice(2), (line) => runCollector(line, { exit: (code) => process.exit(code) })));
+// The parse worker is located from this entry file: inside a compiled binary import.meta.url of a
+// lib/ module is the bundle root, and the worker is an extra entry point (scripts/build.ts).
+const workerUrl = new URL("./lib/collector/parse-worker.ts", import.meta.url).href;
+process.exit(await runCommand(COLLECTOR_COMMAND, Bun.argv.slice(2), (line) => runCollector(line, { exit: (code) => process.exit(code), workerUrl })));

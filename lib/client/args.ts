@@ -10,6 +10,8 @@ export interface ClientArgs {
   host?: string;
   port?: number;
   timeoutSec?: number;
+  /** --json: one JSON line on stdout */
+  json?: boolean;
 }
 
 export const CLIENT_USAGE = `Usage:
@@ -23,11 +25,15 @@ Options:
       --host HOST        server address (default SERVER_HOST, else 127.0.0.1)
       --port PORT        server port (default SERVER_PORT, else 50007)
       --timeout SECONDS  how long to wait for the server's answer (default 60)
+      --json             print the result as one JSON line on stdout:
+                         {"status":"OK","ticket":"10001"} or {"status":"ERROR","code":…,"error":…}
   -h, --help             this text
       --version          the version
 
-Exit codes: 0 accepted (the ticket number is printed), 1 refused (the reason is printed),
-2 usage or configuration error, 3 server unreachable or no answer in time.`;
+Questions go to stderr, so \`bun client.ts > file\` leaves only the result in the file.
+Exit codes: 0 accepted (the ticket number is printed), 1 refused (the reason is printed) or
+cancelled with Ctrl-D at a prompt, 2 usage or configuration error (also empty piped input),
+3 server unreachable or no answer in time, 130 Ctrl-C.`;
 
 export const CLIENT_COMMAND: CommandSpec = {
   program: "client.ts",
@@ -38,7 +44,9 @@ export const CLIENT_COMMAND: CommandSpec = {
     host: { type: "string" },
     port: { type: "string" },
     timeout: { type: "string" },
+    json: { type: "boolean" },
   },
+  jsonError: (code, error) => ({ status: "ERROR", code, error }),
   // accepted by parseArgs only to be refused below with a hint about quoting
   positionals: true,
 };
@@ -48,10 +56,11 @@ const usage = (what: string) => new MailerError("usage", what);
 /** The parsed command line, checked; a problem is a MailerError of kind "usage". */
 export function clientArgs(line: CommandLine): ClientArgs {
   const v = line.values as Record<string, string | undefined>;
+  const json = line.values.json === true;
   if (line.positionals.length) {
     throw usage(`unexpected argument ${JSON.stringify(line.positionals[0])} (put the message after --message, in quotes)`);
   }
-  const args: ClientArgs = {};
+  const args: ClientArgs = json ? { json } : {};
   if (v.email !== undefined) args.email = v.email;
   if (v.message !== undefined) args.message = v.message;
   if (v.host !== undefined) {

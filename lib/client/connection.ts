@@ -27,7 +27,7 @@ export async function requestTicket(host: string, port: number, email: string, m
     const closed = () => x.unreachable(`${where} closed the connection without answering — it may be shutting down; try again in a moment`);
     const cannotConnect = (err: NodeJS.ErrnoException) => {
       const why = err.code === "ECONNREFUSED" ? "connection refused" : err.message;
-      x.unreachable(`cannot reach ${where} (${why}) — is \`bun server.ts\` running there?`);
+      x.unreachable(`cannot reach ${where} (${why}) — is it running there (\`bun server.ts\` or mailer-server)?`);
     };
     Bun.connect({
       hostname: host,
@@ -59,7 +59,7 @@ class Exchange {
       this.unreachable(
         this.connected
           ? `${where} did not answer within ${seconds} s — it may be overloaded or its SMTP server slow; try again later`
-          : `cannot reach ${where} (no answer within ${seconds} s) — is \`bun server.ts\` running there, and is the address right?`,
+          : `cannot reach ${where} (no answer within ${seconds} s) — is it running there (\`bun server.ts\` or mailer-server), and is the address right?`,
       );
     }, timeoutMs);
   }

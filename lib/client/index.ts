@@ -2,7 +2,7 @@
 // the flows, the connection and the terminal prompts are imported only when a ticket is sent,
 // so `bun client.ts --help` starts as fast as Bun itself.
 import type { CommandLine } from "../shared/args";
-import { EXIT } from "../shared/errors";
+import { EXIT, MailerError } from "../shared/errors";
 import { clientArgs } from "./args";
 
 export { CLIENT_COMMAND, CLIENT_USAGE, clientArgs, type ClientArgs } from "./args";
@@ -29,19 +29,26 @@ export async function runClient(line: CommandLine, io: ClientIo): Promise<number
   const port = args.port ?? config.serverPort;
   const timeoutMs = (args.timeoutSec ?? 60) * 1000;
   const send = (email: string, message: string) => requestTicket(host, port, email, message, timeoutMs);
-  const out = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };
+  const out = { out: (l: string) => console.log(l), err: (l: string) => console.error(l), json: args.json === true };
 
   if (args.email !== undefined && args.message !== undefined) return runOnce(args.email, args.message, config.maxMessageChars, send, out);
   if (!process.stdin.isTTY) {
-    const { email, message } = splitPipedInput(await Bun.stdin.text());
+    const input = await Bun.stdin.text();
+    if (input.trim() === "") throw new MailerError("usage", EMPTY_INPUT);
+    const { email, message } = splitPipedInput(input);
     return runOnce(email, message, config.maxMessageChars, send, out);
   }
   const { TerminalPrompter } = await import("./prompt");
-  const prompter = new TerminalPrompter(() => io.exit(EXIT.INTERRUPTED));
-  console.log(`Mailer — send a message to the support team (server ${host}:${port}). Ctrl-C quits.`);
+  // questions on stderr: `bun client.ts > file` leaves only the result in the file
+  const prompter = new TerminalPrompter(() => io.exit(EXIT.INTERRUPTED), process.stdin, process.stderr);
+  console.error(`Mailer — send a message to the support team (server ${host}:${port}). Ctrl-C quits, Ctrl-D at a question cancels.`);
   try {
     return await runInteractive(prompter, config.maxMessageChars, send, out);
   } finally {
     prompter.close();
   }
 }
+
+const EMPTY_INPUT =
+  "standard input is empty — when it is not a terminal, its first line must be your email address and the lines after it your message, " +
+  "e.g. printf 'you@example.com\\nThe printer is jammed\\n' | bun client.ts (or use --email and --message)";

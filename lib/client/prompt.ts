@@ -22,7 +22,8 @@ export class TerminalPrompter implements Prompter {
   constructor(
     private readonly onInterrupt: () => void,
     private readonly input: NodeJS.ReadStream = process.stdin,
-    private readonly output: NodeJS.WriteStream = process.stdout,
+    // questions on stderr: stdout carries only the result (`bun client.ts > file`)
+    private readonly output: NodeJS.WriteStream = process.stderr,
   ) {}
 
   private open(): Interface {
@@ -60,8 +61,11 @@ export class TerminalPrompter implements Prompter {
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
-  ask(question: string): Promise<string | null> {
-    return this.next(question);
+  async ask(question: string): Promise<string | null> {
+    const answer = await this.next(question);
+    // Ctrl-D leaves the cursor after the question; what is printed next starts a new line
+    if (answer === null && this.input.isTTY) this.output.write("\n");
+    return answer;
   }
 
   async askLines(intro: string, linePrompt = "> "): Promise<string | null> {

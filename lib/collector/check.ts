@@ -31,7 +31,7 @@ export async function runImapCheck(config: Config, ca: string[] | undefined, io:
     const how = config.authMethod === "oauth2" ? ` with an OAuth2 access token (${config.oauth2?.mechanism ?? "XOAUTH2"})` : "";
     io.out(`✓ connected and logged in as EMAIL_LOGIN=${config.emailLogin}${how}`);
     const info = await mailbox.open();
-    io.out(info.tls ? "✓ TLS: the certificate was verified" : "! no TLS: the server offers no STARTTLS, mail and password travel in plain text (${name}_SECURE=starttls would refuse this)");
+    io.out(info.tls ? "✓ TLS: the certificate was verified" : `! no TLS: the server offers no STARTTLS, mail and password travel in plain text (${name}_SECURE=starttls would refuse this)`);
     io.out(`✓ ${MAILBOX} opened read-only: ${info.exists} message${info.exists === 1 ? "" : "s"}; ${info.idle ? "IDLE offered (new mail is picked up at once)" : `no IDLE (checked every PERIOD_CHECK=${config.periodCheck} s)`}`);
     io.out(`OK: the collector can read ${config.emailLogin}'s ${MAILBOX} on ${host}:${port}`);
     return EXIT.OK;

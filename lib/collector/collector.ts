@@ -5,6 +5,7 @@
 // Exactly once: entries are appended to the log, and fsync'd before any checkpoint moves past
 // them; on start-up the log is read back, so whatever a kill -9 interrupted is either in the
 // log (skipped next time) or still in the checkpoint's pending list (done next time).
+import type { Say } from "../shared/log";
 import type { Mailbox } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
 import type { ParsePool } from "./parse-pool";
@@ -22,8 +23,14 @@ export interface CollectorOptions {
   pool: ParsePool;
   /** --all: the first check takes every message not logged yet */
   all?: boolean;
-  /** progress lines (one per logged message, notices) */
-  out: (line: string) => void;
+  /** progress lines (one per logged message, notices), with their event name and fields */
+  out: Say;
+  /** after each batch is logged: how far the check is (the live progress line on a terminal) */
+  onProgress?: (p: Progress) => void;
+  /** a line per batch for a backlog (default true); off when a live progress line shows it */
+  batchLines?: boolean;
+  /** after each checkpoint write of a group commit (tests wait on it; nothing else needs it) */
+  onCommit?: () => void;
   /** checked between batches: the batch in hand is finished, then the check returns */
   shouldStop?: () => boolean;
   /** UIDs per batch (default 100: a larger one only makes the heap grow, for no gain in time;
@@ -53,6 +60,16 @@ export interface CheckResult {
   skipped: number;
   /** a stop was requested before all work was done */
   stopped: boolean;
+  /** messages of this check not logged yet (left for the next check) */
+  pending: number;
+}
+
+export interface Progress {
+  /** messages of this check logged (or skipped) so far, of `total` */
+  done: number;
+  total: number;
+  tickets: number;
+  others: number;
 }
 
 export class Collector {

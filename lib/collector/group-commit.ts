@@ -18,6 +18,8 @@ export interface GroupCommitOptions {
   retries: PendingRetries;
   every: number;
   ms: number;
+  /** after each checkpoint write */
+  onCommit?: () => void;
 }
 
 /** Writing the logs or the checkpoint failed: the machine's problem, not the mail server's. */
@@ -77,5 +79,6 @@ export class GroupCommit {
     } catch (err) {
       throw localError(err, `write the checkpoint in STATE_DIR=${stateDir}`, `STATE_DIR=${stateDir}`);
     }
+    this.o.onCommit?.();
   }
 }

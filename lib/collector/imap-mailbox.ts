@@ -17,6 +17,8 @@ export interface MailboxInfo {
   idle: boolean;
   /** the connection is encrypted (implicit TLS or STARTTLS) */
   tls: boolean;
+  /** the server's name from its IMAP ID answer (RFC 2971), when it gave one: "Mailer sandbox" */
+  server?: string;
 }
 
 /** See Mailbox.sizes. */
@@ -133,7 +135,14 @@ export class ImapMailbox implements Mailbox {
     }
     const box = this.client.mailbox;
     if (!box) throw new Error(`mailbox ${this.path} could not be opened`);
-    return { uidValidity: Number(box.uidValidity), exists: box.exists, idle: this.client.capabilities.has("IDLE"), tls: this.client.secureConnection };
+    const server = (this.client.serverInfo as { name?: unknown } | null)?.name;
+    return {
+      uidValidity: Number(box.uidValidity),
+      exists: box.exists,
+      idle: this.client.capabilities.has("IDLE"),
+      tls: this.client.secureConnection,
+      ...(typeof server === "string" ? { server } : {}),
+    };
   }
 
   async search(query: UidQuery): Promise<number[]> {

@@ -4,6 +4,7 @@
 // certificate (retrying cannot fix those, and hammering a server with a bad password gets
 // accounts locked).
 import { EXIT, MailerError, messageOf } from "../shared/errors";
+import type { Say } from "../shared/log";
 import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
 import type { CheckResult, Collector } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
@@ -19,8 +20,12 @@ export interface LoopOptions {
   once: boolean;
   /** aborted by a stop signal: the batch in hand is finished, then the loop ends with 0 */
   stop: AbortSignal;
-  out: (line: string) => void;
-  err: (line: string) => void;
+  out: Say;
+  err: Say;
+  /** --once: the check's result (default: the summary sentence on `out`) */
+  report?: (result: CheckResult) => void;
+  /** the failure the loop ends with (default: its message on `err`) */
+  onFatal?: (err: MailerError) => void;
   /** what the messages call things */
   where: { login: string; host: string; port: number; mailbox: string; protocol?: Protocol };
   backoff?: { initialMs: number; maxMs: number };
@@ -119,25 +124,30 @@ export async function runLoop(o: LoopOptions): Promise<number> {
           ready = true;
         }
         if (outageSince !== null) {
-          o.err(`${proto.name} connection to ${server} is back (after ${Math.round((Date.now() - outageSince) / 1000)} s).`);
+          const after = Math.round((Date.now() - outageSince) / 1000);
+          o.err(`${proto.name} connection to ${server} is back (after ${after} s).`, "connection-back", { protocol: proto.name, server, seconds: after });
           outageSince = null;
         }
         const result: CheckResult = await o.collector.check(mailbox);
         attempt = 0;
-        if (o.once) o.out(summary(result));
+        if (o.once) (o.report ?? ((r) => o.out(summary(r), "summary")))(result);
         // a stop that came while the check was finishing: waiting would only wait for the timer
         if (o.once || result.stopped || o.stop.aborted) break;
         await mailbox.waitForChange(o.periodMs, o.stop);
       } catch (err) {
         const fatal = fatalFailure(err, o.where, o.once);
         if (fatal) {
-          o.err(fatal.message);
+          (o.onFatal ?? ((f) => o.err(f.message, "stopped", { kind: f.kind })))(fatal);
           return fatal.exitCode;
         }
         await drop();
         if (outageSince === null) {
           outageSince = Date.now();
-          o.err(`${proto.name} connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err, proto)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`);
+          o.err(
+            `${proto.name} connection to ${server} ${ready ? "lost" : "failed"}: ${describeError(err)}${ready ? "" : ` (${advice(err, proto)})`} — retrying with backoff (${backoff.initialMs / 1000} s, doubling, at most ${backoff.maxMs / 1000} s between tries).`,
+            ready ? "connection-lost" : "connection-failed",
+            { protocol: proto.name, server, error: describeError(err) },
+          );
         }
         const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         attempt++;

@@ -18,7 +18,7 @@ type Sized = { uid: number; size: number };
 type Unit = { whole: Sized[] } | { stream: Sized };
 
 export class Pipeline {
-  private readonly result: CheckResult = { tickets: 0, errors: 0, skipped: 0, stopped: false };
+  private readonly result: CheckResult = { tickets: 0, errors: 0, skipped: 0, stopped: false, pending: 0 };
   /** UIDs of `work` not logged yet */
   private readonly remaining: Set<number>;
   /** sha256 → how many more messages with that source may be skipped as logged before */
@@ -45,6 +45,7 @@ export class Pipeline {
       retries: this.retries,
       every: o.commitEvery ?? 1000,
       ms: o.commitMs ?? 1000,
+      onCommit: o.onCommit,
     });
   }
 
@@ -81,6 +82,7 @@ export class Pipeline {
       }
     }
     this.commits.throwIfFailed();
+    this.result.pending = this.remaining.size;
     // the connection failed mid-batch: what was not delivered stays pending; the loop reconnects
     if (failure) throw failure;
     return this.result;
@@ -214,17 +216,27 @@ export class Pipeline {
     this.result.tickets += tickets;
     this.result.errors += others;
     this.result.skipped += skipped.length;
+    const total = this.plan.work.length;
+    const done = total - this.remaining.size;
     if (this.lineEach) {
       for (const { log, entry } of keep) {
-        out(log === "success" ? `uid ${entry.uid}: ticket ${entry.ticket}${entry.reply ? " (reply)" : ""}` : `uid ${entry.uid}: error — ${entry.reason}`);
+        if (log === "success") out(`uid ${entry.uid}: ticket ${entry.ticket}${entry.reply ? " (reply)" : ""}`, "logged", { uid: entry.uid, ticket: entry.ticket, reply: entry.reply === true });
+        else out(`uid ${entry.uid}: error — ${entry.reason}`, "logged", { uid: entry.uid, reason: entry.reason });
       }
-      for (const uid of skipped) out(`uid ${uid}: skipped — already logged under an earlier UIDVALIDITY (same source)`);
-    } else if (uids.length > 0) {
-      const work = this.plan.work.length;
-      const done = work - this.remaining.size;
+      for (const uid of skipped) out(`uid ${uid}: skipped — already logged under an earlier UIDVALIDITY (same source)`, "skipped", { uid });
+    } else if (uids.length > 0 && this.o.batchLines !== false) {
       const skip = skipped.length ? `, ${skipped.length} skipped (logged before)` : "";
-      out(`uids ${uids[0]}–${uids.at(-1)}: ${tickets} ticket${tickets === 1 ? "" : "s"}, ${others} other${others === 1 ? "" : "s"}${skip} (${done} of ${work})`);
+      out(`uids ${uids[0]}–${uids.at(-1)}: ${tickets} ticket${tickets === 1 ? "" : "s"}, ${others} other${others === 1 ? "" : "s"}${skip} (${done} of ${total})`, "batch", {
+        from: uids[0],
+        to: uids.at(-1),
+        tickets,
+        others,
+        skipped: skipped.length,
+        done,
+        total,
+      });
     }
+    this.o.onProgress?.({ done, total, tickets: this.result.tickets, others: this.result.errors });
   }
 }
 

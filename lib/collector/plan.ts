@@ -3,8 +3,10 @@
 // checkpoint nor a log). The plan is written to the checkpoint before any work, so a crash
 // from here on leaves the work listed as pending (README "How it decides what is new").
 import { MailerError, messageOf } from "../shared/errors";
+import type { Say } from "../shared/log";
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from "./checkpoint";
-import type { Mailbox } from "./imap-mailbox";
+import type { Mailbox, MailboxInfo } from "./imap-mailbox";
+import { SANDBOX_IMAP_NAME } from "../sandbox/uidvalidity";
 import type { CollectorLog } from "./log";
 import { PendingRetries } from "./pending";
 
@@ -15,7 +17,7 @@ export interface PlanOptions {
   log: CollectorLog;
   /** --all: take every message not logged yet */
   all: boolean;
-  out: (line: string) => void;
+  out: Say;
 }
 
 export interface CheckPlan {
@@ -34,10 +36,11 @@ interface Start {
 }
 
 export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<CheckPlan> {
-  const { uidValidity: uv } = await mailbox.open();
+  const info = await mailbox.open();
+  const uv = info.uidValidity;
   let cp = readCheckpointLocal(o.stateDir);
   if (cp && cp.account !== o.account) cp = null;
-  const start = await startingPoint(mailbox, o, uv, cp);
+  const start = await startingPoint(mailbox, o, info, cp);
   const fresh = await mailbox.search({ above: start.lastUid });
   const top = Math.max(start.lastUid, maxOf(fresh));
   const work = union(start.pending, fresh).filter((uid) => !o.log.has(uv, uid));
@@ -48,9 +51,10 @@ export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<Check
   return { uidValidity: uv, work, state };
 }
 
-async function startingPoint(mailbox: Mailbox, o: PlanOptions, uv: number, cp: Checkpoint | null): Promise<Start> {
+async function startingPoint(mailbox: Mailbox, o: PlanOptions, info: MailboxInfo, cp: Checkpoint | null): Promise<Start> {
+  const uv = info.uidValidity;
   if (cp && cp.uidValidity === uv) return await resume(mailbox, o, cp);
-  if (cp) return await rescan(mailbox, o, cp.uidValidity, uv);
+  if (cp) return await rescan(mailbox, o, cp.uidValidity, info);
   // no checkpoint, but the log knows this mailbox: carry on after what it holds
   if (o.log.maxUid(uv) > 0 && !o.all) return { lastUid: o.log.maxUid(uv), pending: [], dedupeUpTo: 0 };
   return await firstRun(mailbox, o);
@@ -70,11 +74,18 @@ async function resume(mailbox: Mailbox, o: PlanOptions, cp: Checkpoint): Promise
 }
 
 /** The server renumbered the mailbox: every message again, those logged before skipped by digest. */
-async function rescan(mailbox: Mailbox, o: PlanOptions, before: number, uv: number): Promise<Start> {
+async function rescan(mailbox: Mailbox, o: PlanOptions, before: number, info: MailboxInfo): Promise<Start> {
   const all = await mailbox.search({ all: true });
+  const uv = info.uidValidity;
+  const messages = `${all.length} message${all.length === 1 ? "" : "s"}`;
   o.out(
-    `UIDVALIDITY of ${o.mailboxName} changed (${before} → ${uv}): the server renumbered the mailbox. ` +
-      `Re-scanning its ${all.length} message${all.length === 1 ? "" : "s"}; those already logged (same source, by sha256) are skipped.`,
+    info.server === SANDBOX_IMAP_NAME
+      ? // every start of the in-memory sandbox is a new, empty mailbox: the normal case there
+        `The sandbox's in-memory ${o.mailboxName} is new since the last run (UIDVALIDITY ${uv}, as at every sandbox start): reading its ${messages}.`
+      : `UIDVALIDITY of ${o.mailboxName} changed (${before} → ${uv}): the server renumbered the mailbox. ` +
+          `Re-scanning its ${messages}; those already logged (same source, by sha256) are skipped.`,
+    "uidvalidity",
+    { before, uidValidity: uv, messages: all.length },
   );
   const lastUid = maxOf(all);
   return { lastUid, pending: all, dedupeUpTo: lastUid };

@@ -8,6 +8,7 @@ import { EXIT, isMailerError } from "../shared/errors";
 import { onStopSignals } from "../shared/shutdown";
 import type { ScriptIo } from "./commands";
 import { Child, killAllChildren, stopAllChildren } from "./processes";
+import { shellCommand } from "./shell-quote";
 import { nothingStarted, REPO, reportFailure, StackError, stackConfigOrThrow, startStack, type Stack } from "./stack";
 
 const EMAIL = "ivan@example.com";
@@ -72,7 +73,8 @@ async function oneTicket(config: Config, run: DemoRun): Promise<void> {
     throw new StackError(`${child.name} stopped unexpectedly (exit ${child.proc.exitCode ?? child.proc.signalCode})`, stack.children);
   });
 
-  print(`→ sending a ticket with the real client: bun client.ts -e ${EMAIL} -m ${JSON.stringify(MESSAGE)}`);
+  // a command a person can paste into bash and get the same ticket
+  print(`→ sending a ticket with the real client: ${shellCommand(["bun", "client.ts", "-e", EMAIL, "-m", MESSAGE])}`);
   const client = new Child("client", [process.execPath, "--no-env-file", "client.ts", "-e", EMAIL, "-m", MESSAGE], { cwd: REPO, env: { ...process.env }, print });
   const code = await Promise.race([withTimeout(client.exited, CLIENT_TIMEOUT_MS, "the client did not finish"), crashed]);
   const said = client.tail().join("\n");

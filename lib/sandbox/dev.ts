@@ -5,6 +5,7 @@ import { EXIT, isMailerError } from "../shared/errors";
 import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { ScriptIo } from "./commands";
 import { killAllChildren, stopAllChildren } from "./processes";
+import { shellCommand } from "./shell-quote";
 import { nothingStarted, REPO, reportFailure, StackError, stackConfigOrThrow, startStack, type Stack } from "./stack";
 
 const print = (line: string) => console.log(line);
@@ -62,6 +63,6 @@ function printReady(stack: Stack): void {
   const logs = relative(process.cwd(), resolve(REPO, stack.config.logDir)) || ".";
   print(`[dev] ready. Open the web form and dashboard: http://${stack.config.webHost}:${stack.config.webPort}/  — caught mail: ${stack.sandbox.web!.url}`);
   print(`[dev] or, in another terminal, send a ticket:`);
-  print(`[dev]   bun client.ts -e you@example.com -m "Hello!"    (or just: bun client.ts)`);
+  print(`[dev]   ${shellCommand(["bun", "client.ts", "-e", "you@example.com", "-m", "Hello!"])}    (or just: bun client.ts)`);
   print(`[dev] the collector logs to ${logs}/success_request.log and ${logs}/error_request.log; Ctrl-C stops everything`);
 }

@@ -7,7 +7,8 @@
 import hoodiecrow from "hoodiecrow-imap";
 import type { Socket } from "node:net";
 import { searchFix } from "./imap-search";
-import { nextUidValidity } from "./uidvalidity";
+import { nextUidValidity, SANDBOX_IMAP_NAME } from "./uidvalidity";
+import { PLUGINS, registerCommands } from "./hoodiecrow-modules";
 
 export interface SandboxImapOptions {
   host?: string;
@@ -60,15 +61,24 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
   for (const [login, password] of Object.entries(options.users)) users[login] = { password };
   if (Object.keys(users).length === 0) throw new Error("startSandboxImap: give at least one user");
 
-  const plugins: (string | ((server: any) => void))[] = ["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE", loginQuotingFix, searchFix];
-  if (options.idle !== false) plugins.push("IDLE", idleDoneFix);
-  if (options.tls?.starttls) plugins.push("STARTTLS");
+  // functions, not names: hoodiecrow would require() names by computed paths (hoodiecrow-modules.ts)
+  // registerCommands first: the fixes below wrap handlers that hoodiecrow would otherwise autoload
+  const plugins: ((server: any) => void)[] = [
+    registerCommands,
+    ...["ID", "ENABLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "LITERALPLUS", "SPECIAL-USE"].map((n) => PLUGINS[n]!),
+    loginQuotingFix,
+    searchFix,
+  ];
+  if (options.idle !== false) plugins.push(PLUGINS.IDLE!, idleDoneFix);
+  if (options.tls?.starttls) plugins.push(PLUGINS.STARTTLS!);
   const server = hoodiecrow({
     // hoodiecrow stores message sources as "binary" (latin1) strings
     storage: { INBOX: { uidvalidity: uidValidity, messages: [] }, "": { separator: "/", folders: {} } },
     users,
     plugins,
     debug: options.debug === true,
+    // its IMAP ID answer: the collector tells the sandbox's fresh UIDVALIDITY at every start from a renumbered real mailbox
+    id: { name: SANDBOX_IMAP_NAME },
     ...(options.tls ? { secureConnection: !options.tls.starttls, credentials: { key: options.tls.key, cert: options.tls.cert } } : {}),
   });
 

@@ -4,6 +4,7 @@ import net from "node:net";
 import { usesImplicitTls, type Config } from "../shared/config";
 import { MailerError } from "../shared/errors";
 import { isLoopback } from "../shared/net";
+import { BurstSummary, type BurstOptions } from "./bursts";
 import { startSandboxImap, type SandboxImap } from "./imap";
 import { startSandboxPop3, type SandboxPop3 } from "./pop3";
 import { PortInUseError, startSandboxSmtp, type SandboxSmtp } from "./smtp";
@@ -108,7 +109,8 @@ export function probePort(host: string, port: number): Promise<string | null> {
  * 0 in it for free ports. Fails with SandboxPortError naming the key when a port is unusable,
  * leaving nothing running.
  */
-export async function startSandbox(config: Config, log: SandboxLog, opts: { webPort?: number } = {}): Promise<Sandbox> {
+export async function startSandbox(config: Config, given: SandboxLog, opts: { webPort?: number; bursts?: BurstOptions } = {}): Promise<Sandbox> {
+  const { log, flush } = summarised(given, opts.bursts);
   const store = new MailStore();
   let imap: SandboxImap;
   try {
@@ -119,8 +121,9 @@ export async function startSandbox(config: Config, log: SandboxLog, opts: { webP
       idle: true,
     });
   } catch (err) {
+    // a listen error (EADDRINUSE, EACCES…) is the port's; anything else is not (MODULE_NOT_FOUND was once shown as a port problem)
     const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
+    if (code && /^E[A-Z]+$/.test(code)) throw new SandboxPortError("IMAP_PORT", config.imap.port, code);
     throw err;
   }
   let smtp: SandboxSmtp;
@@ -159,6 +162,24 @@ export async function startSandbox(config: Config, log: SandboxLog, opts: { webP
     web,
     async close() {
       await Promise.all([smtp.close(), imap.close(), pop3?.close(), web?.stop()]);
+      flush();
+    },
+  };
+}
+
+/** The mail lines through a BurstSummary each (one shared when both go to the same place). */
+function summarised(log: SandboxLog, options?: BurstOptions): { log: SandboxLog; flush: () => void } {
+  const bursts = new Map<(line: string) => void, BurstSummary>();
+  const wrap = (say: (line: string) => void) => {
+    let b = bursts.get(say);
+    if (!b) bursts.set(say, (b = new BurstSummary(say, options)));
+    const summary = b;
+    return (line: string) => summary.line(line);
+  };
+  return {
+    log: { onOtherMail: wrap(log.onOtherMail), ...(log.onAdminMail ? { onAdminMail: wrap(log.onAdminMail) } : {}) },
+    flush: () => {
+      for (const b of bursts.values()) b.flush();
     },
   };
 }

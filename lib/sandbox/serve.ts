@@ -18,10 +18,11 @@ export async function serveSandbox(io: ScriptIo): Promise<number> {
     if (err instanceof SandboxPortError) throw new MailerError("config", `Cannot start the sandbox: ${err.message}`);
     throw err;
   }
+  // the handlers before the lines a person or a script waits for (a signal without one kills)
+  const stopped = new Promise<StopSignal>((resolve) => onStopSignals({ stop: resolve, exit: io.exit, log: say }));
   for (const line of describeSandbox(config, sandbox)) say(line);
   say("press Ctrl-C to stop");
-
-  const signal = await new Promise<StopSignal>((resolve) => onStopSignals({ stop: resolve, exit: io.exit, log: say }));
+  const signal = await stopped;
   await sandbox.close();
   say(`stopped (${signal})`);
   return EXIT.OK;

@@ -8,6 +8,11 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+/** The name the sandbox gives in its IMAP ID answer: the collector reads a new UIDVALIDITY from it
+ *  as the sandbox's normal fresh start, not as a renumbered real mailbox. (Here, not in imap.ts,
+ *  so that the collector does not load hoodiecrow.) */
+export const SANDBOX_IMAP_NAME = "Mailer sandbox";
+
 const MAX = 0xffffffff; // UIDVALIDITY is a 32-bit nz-number
 
 export function defaultUidValidityFile(): string {

@@ -23,8 +23,8 @@ export class LogSummary {
   private readonly intervalMs: number;
   private timer: ReturnType<typeof setInterval> | null = null;
 
-  /** @param print writes one line (it adds the time stamp, if any) */
-  constructor(private readonly print: (line: string) => void, o: LogSummaryOptions = {}) {
+  /** @param print writes one line (it adds the time stamp, if any); a summary line also gets its fields */
+  constructor(private readonly print: (line: string, summary?: { repeated: string; more: number }) => void, o: LogSummaryOptions = {}) {
     this.full = o.full ?? 5;
     this.intervalMs = o.intervalMs ?? 10_000;
   }
@@ -32,13 +32,14 @@ export class LogSummary {
   /**
    * Prints `line` unless `key` (e.g. peer address + refusal code) has already had its full
    * lines in this interval; then it is counted for the summary. `label` names it there.
+   * `show`, when given, prints the line instead of `print` (a structured logger's own call).
    */
-  report(key: string, label: string, line: string): void {
+  report(key: string, label: string, line: string, show?: () => void): void {
     let t = this.tallies.get(key);
     if (!t) this.tallies.set(key, (t = { seen: 0, left: 0, label }));
     this.timer ??= this.startTimer();
     t.seen++;
-    if (t.seen <= this.full) return this.print(line);
+    if (t.seen <= this.full) return show ? show() : this.print(line);
     t.left++;
     t.label = label;
   }
@@ -54,7 +55,7 @@ export class LogSummary {
         this.tallies.delete(key);
         continue;
       }
-      this.print(`${t.label} ×${t.left} more (repeated lines are summarised every ${seconds} s)`);
+      this.print(`${t.label} ×${t.left} more (repeated lines are summarised every ${seconds} s)`, { repeated: t.label, more: t.left });
       t.left = 0;
       t.seen = this.full;
     }

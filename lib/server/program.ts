@@ -5,6 +5,7 @@
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
 import { EXIT, isMailerError, MailerError, messageOf } from "../shared/errors";
+import { createLogger, type Logger } from "../shared/log";
 import { describeAuth, openOAuth2, signInAtStart, type OAuth2Session } from "../shared/oauth2/session";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals, type StopSignal } from "../shared/shutdown";
@@ -22,12 +23,11 @@ export interface ServerFlags {
   debug: boolean;
 }
 
-/** Timestamped lines on stdout (info) and stderr (error, redacted). */
-interface ServerLog {
-  now(): string;
+/** The shared logger (timestamped, or JSON Lines with LOG_FORMAT=json; redacted), the redactor, and the
+ *  line-shaped error log the ticket service takes. */
+interface ServerLog extends Logger {
   redact(text: string): string;
-  info(line: string): void;
-  error(line: string): void;
+  errorLine(line: string): void;
 }
 
 /** What runs once the server has started, and is stopped in this order. */
@@ -47,7 +47,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const config = loadConfigOrThrow("server");
   const ca = loadCaOrThrow(config, "server");
   const oauth2 = openOAuth2(config);
-  const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
+  const log = serverLog(config, makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
   const { tickets, releaseLock } = openState(config.stateDir);
   await signIn(oauth2, log, releaseLock);
   const sender = new NodemailerSender({
@@ -62,28 +62,26 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     oauth2: oauth2 ?? undefined,
   });
   const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
-  const summary = new LogSummary((line) => console.log(`${log.now()} ${line}`));
+  const summary = new LogSummary((line, fields) => log.info("summary", line, fields));
   const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, summary, releaseLock);
-  announce(config, tcp, outbox, log);
-  outbox.start(config.outboxRetry);
   const running: Running = { config, log, tcp, outbox, sender, tickets, summary, releaseLock };
-  return await new Promise<number>((resolve, reject) => {
+  // The handlers before the readiness line: a supervisor may signal as soon as it reads that
+  // line, and a signal without a handler kills the process (exit 129 for SIGHUP).
+  const stopped = new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
       exit: o.exit,
-      log: (line) => console.error(`${log.now()} ${line}`),
+      log: (line) => log.warn("signal", line),
     });
   });
+  announce(config, tcp, outbox, log);
+  outbox.start(config.outboxRetry);
+  return await stopped;
 }
 
-function serverLog(redact: (text: string) => string): ServerLog {
-  const now = () => new Date().toISOString();
-  return {
-    now,
-    redact,
-    info: (line) => console.log(`${now()} ${line}`),
-    error: (line) => console.error(`${now()} ${redact(line)}`),
-  };
+function serverLog(config: Config, redact: (text: string) => string): ServerLog {
+  const logger = createLogger({ format: config.logFormat, redact });
+  return { ...logger, redact, errorLine: (line) => logger.error("server", line) };
 }
 
 /** With OAuth2, a token must be obtainable before the server says it is ready: a revoked sign-in
@@ -92,7 +90,7 @@ async function signIn(oauth2: OAuth2Session | null, log: ServerLog, releaseLock:
   if (!oauth2) return;
   try {
     const note = await signInAtStart(oauth2);
-    if (note) console.error(log.redact(note));
+    if (note) log.plain("sign-in", note, {}, "warn");
   } catch (err) {
     releaseLock();
     const message = `server: cannot start: ${log.redact(messageOf(err))}`;
@@ -115,7 +113,7 @@ function openState(stateDir: string): { tickets: TicketAllocator; releaseLock: (
 
 function openOutbox(stateDir: string, sender: NodemailerSender, log: ServerLog, releaseLock: () => void): Outbox {
   try {
-    return Outbox.open(stateDir, sender, log);
+    return Outbox.open(stateDir, sender, { info: (line) => log.info("outbox", line), error: (line) => log.error("outbox", line) });
   } catch (err) {
     releaseLock();
     throw new MailerError("state", `server: cannot open the outbox in STATE_DIR=${stateDir}: ${messageOf(err)}`, { cause: err });
@@ -131,7 +129,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     issueTicket: () => tickets.issue(),
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
-    logError: log.error,
+    logError: log.errorLine,
     frontendSecret: config.webFrontendSecret,
     adminWaitMs: config.smtpTimeout * 1000,
   });
@@ -173,23 +171,30 @@ function listen(config: Config, service: TicketService, log: ServerLog, summary:
 function requestLog(log: ServerLog, summary: LogSummary): (peer: Peer, reply: Reply, outcome?: Outcome, ms?: number) => void {
   return (peer, reply, outcome, ms) => {
     const took = ms === undefined ? "" : ` ${ms}ms`;
-    if (reply.status === "OK") return console.log(`${log.now()} ${peer.label} OK ticket=${reply.ticket} admin=${outcome?.admin ?? "?"}${took}`);
+    if (reply.status === "OK") {
+      const admin = outcome?.admin ?? "?";
+      log.info("request", `${peer.label} OK ticket=${reply.ticket} admin=${admin}${took}`, { peer: peer.label, status: "OK", ticket: reply.ticket, admin, ms });
+      return;
+    }
     const reason = reply.code === "MAIL_FAILED" || reply.code === "INTERNAL" ? log.redact(outcome?.detail ?? reply.error) : "";
     const what = `ERROR ${reply.code}${reason ? ` (${reason})` : ""}`;
-    summary.report(`${peer.ip} ${what}`, `${peer.ip} ${what}`, `${log.now()} ${peer.label} ${what}${took}`);
+    const line = `${peer.label} ${what}${took}`;
+    summary.report(`${peer.ip} ${what}`, `${peer.ip} ${what}`, line, () =>
+      log.info("request", line, { peer: peer.label, status: "ERROR", code: reply.code, error: reason || undefined, ms }),
+    );
   };
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
 function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
-  console.log(readinessLine(config, tcp.port));
-  if (config.authMethod === "oauth2") console.log(`sign-in: ${describeAuth(config)}`);
+  log.plain("listening", readinessLine(config, tcp.port), { host: config.serverHost, port: tcp.port });
+  if (config.authMethod === "oauth2") log.plain("sign-in", `sign-in: ${describeAuth(config)}`, { method: "oauth2" });
   const warning = exposureWarning(config);
-  if (warning) console.error(warning);
+  if (warning) log.plain("exposed", warning, {}, "warn");
   for (const dead of outbox.deadLetters) {
-    console.error(`WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`);
+    log.warn("dead-letter", `WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`, { ticket: dead.ticket });
   }
-  if (outbox.pending.length) log.info(`outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
+  if (outbox.pending.length) log.info("outbox", `outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`, { queued: outbox.pending.length });
 }
 
 /**
@@ -199,7 +204,7 @@ function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog
  * settled and the unused numbers are given back.
  */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
-  r.log.info(`${signal}: no new connections; answering the requests in flight`);
+  r.log.info("stopping", `${signal}: no new connections; answering the requests in flight`, { signal });
   const waitMs = 2 * r.config.smtpTimeout * 1000;
   const answered = r.tcp.stop(waitMs + 3000);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -211,9 +216,9 @@ async function stop(r: Running, signal: StopSignal): Promise<void> {
   try {
     r.tickets.close();
   } catch (err) {
-    r.log.error(`could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
+    r.log.error("tickets", `could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
   }
   r.summary.stop();
   r.releaseLock();
-  r.log.info("stopped");
+  r.log.info("stopped", "stopped");
 }

@@ -1,5 +1,6 @@
 // One command-line parser for every program and script: node:util parseArgs, one usage-error
-// format ("PROGRAM: what is wrong — Try: bun PROGRAM --help", exit 2), and --help / --version
+// format ("PROGRAM: what is wrong — Try: PROGRAM --help", exit 2, the program named as it was
+// invoked: `bun client.ts` or the compiled `mailer-client`), and --help / --version
 // answered before anything else is loaded. No heavy imports here, on purpose: `--help` of the
 // server and the collector must start as fast as Bun itself.
 import type { ParseArgsConfig } from "node:util";
@@ -11,12 +12,15 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 export interface CommandSpec {
   /** how a person runs it, after `bun `: "server.ts", "scripts/sandbox.ts" */
   program: string;
-  /** the whole --help text */
+  /** the whole --help text; "bun <program>" in it is replaced by the name the program was invoked as */
   usage: string;
   /** the program's own options; --help/-h and --version are added */
   options: Options;
   /** takes positional arguments (default: none) */
   positionals?: boolean;
+  /** has --json: when it is given, a usage or start-up error is also printed on stdout as this
+   *  object (code: "USAGE", "CONFIG", … from the MailerError kind), so a script reads one shape */
+  jsonError?: (code: string, error: string) => unknown;
 }
 
 export type CommandLine = { values: Record<string, string | boolean | undefined>; positionals: string[] };
@@ -25,15 +29,46 @@ export type ParsedCommandLine = { action: "run"; line: CommandLine } | { action:
 
 export const VERSION = `mailer ${pkg.version}`;
 
-/** The one usage-error line. */
-export function usageError(spec: Pick<CommandSpec, "program">, what: string): string {
-  return `${spec.program}: ${what} — Try: bun ${spec.program} --help`;
+/** Whether this process is a `bun build --compile` binary (its modules live in Bun's $bunfs). */
+export function isCompiled(main: string = Bun.main): boolean {
+  return main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(main);
+}
+
+/**
+ * How the person ran the program, for usage texts and error lines: "bun client.ts" for the
+ * script, or the binary as typed ("mailer-client", "./dist/mailer-client") when compiled.
+ */
+export function invokedAs(spec: Pick<CommandSpec, "program">, compiled = isCompiled(), argv0: string = process.argv0): string {
+  return compiled ? argv0 : `bun ${spec.program}`;
+}
+
+/** The --help text with the program named as invoked; the column after the name stays aligned. */
+export function usageText(spec: Pick<CommandSpec, "program" | "usage">, invocation = invokedAs(spec)): string {
+  const script = `bun ${spec.program}`;
+  if (invocation === script) return spec.usage;
+  const shift = invocation.length - script.length;
+  const lines = spec.usage.split("\n").map((line) => {
+    const at = line.indexOf(script);
+    if (at === -1) return line;
+    // the package.json shortcut "(bun run x)" means nothing to a binary
+    const rest = line.slice(at + script.length).replace(/ +\(bun run [\w-]+\)/, "");
+    const column = / {2,}/.exec(rest);
+    const aligned = column ? rest.slice(0, column.index) + " ".repeat(Math.max(2, column[0].length - shift)) + rest.slice(column.index + column[0].length) : rest;
+    return line.slice(0, at) + invocation + aligned.replaceAll(script, invocation);
+  });
+  return lines.join("\n");
+}
+
+/** The one usage-error line: "client.ts: … — Try: bun client.ts --help" (compiled: "mailer-client: … — Try: mailer-client --help"). */
+export function usageError(spec: Pick<CommandSpec, "program">, what: string, invocation = invokedAs(spec)): string {
+  const name = invocation === `bun ${spec.program}` ? spec.program : invocation.replace(/^.*[\\/]/, "");
+  return `${name}: ${what} — Try: ${invocation} --help`;
 }
 
 export function parseCommandLine(spec: CommandSpec, argv: string[]): ParsedCommandLine {
   // A lone --help or --version is answered without loading node:util, a noticeable part of
   // Bun's start-up (bench/FINDINGS.md, "Moved from code comments: client, sandbox, scripts").
-  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) return { action: "exit", code: EXIT.OK, stdout: spec.usage };
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) return { action: "exit", code: EXIT.OK, stdout: usageText(spec) };
   if (argv.length === 1 && argv[0] === "--version") return { action: "exit", code: EXIT.OK, stdout: VERSION };
   const { parseArgs } = require("node:util") as typeof import("node:util");
   let parsed;
@@ -47,7 +82,7 @@ export function parseCommandLine(spec: CommandSpec, argv: string[]): ParsedComma
   } catch (err) {
     return { action: "exit", code: EXIT.USAGE, stderr: usageError(spec, describeParseError(err)) };
   }
-  if (parsed.values.help) return { action: "exit", code: EXIT.OK, stdout: spec.usage };
+  if (parsed.values.help) return { action: "exit", code: EXIT.OK, stdout: usageText(spec) };
   if (parsed.values.version) return { action: "exit", code: EXIT.OK, stdout: VERSION };
   return { action: "run", line: { values: parsed.values as CommandLine["values"], positionals: parsed.positionals } };
 }
@@ -105,16 +140,22 @@ const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l)
  */
 export async function runCommand(spec: CommandSpec, argv: string[], run: (line: CommandLine) => Promise<number>, io: Io = consoleIo): Promise<number> {
   const parsed = parseCommandLine(spec, argv);
+  const json = spec.jsonError && argv.includes("--json") ? spec.jsonError : null;
   if (parsed.action === "exit") {
     if (parsed.stdout !== undefined) io.out(parsed.stdout);
-    if (parsed.stderr !== undefined) io.err(parsed.stderr);
+    if (parsed.stderr !== undefined) {
+      if (json) io.out(JSON.stringify(json("USAGE", parsed.stderr)));
+      io.err(parsed.stderr);
+    }
     return parsed.code;
   }
   try {
     return await run(parsed.line);
   } catch (err) {
     if (err instanceof MailerError) {
-      io.err(err.kind === "usage" ? usageError(spec, err.message) : err.message);
+      const text = err.kind === "usage" ? usageError(spec, err.message) : err.message;
+      if (json) io.out(JSON.stringify(json(err.kind.toUpperCase(), text)));
+      io.err(text);
       return err.exitCode;
     }
     throw err;

@@ -3,11 +3,17 @@
 import { MailerError, messageOf } from "./errors";
 import { loadConfig, type Config, type Role } from "./config";
 import { loadCa } from "./tls";
+import { misspeltKeyWarnings } from "./env-files";
 
 export { EXIT } from "./errors";
 
-export function loadConfigOrThrow(role: Role, env: Record<string, string | undefined> = process.env): Config {
+/**
+ * The configuration for `role`, or a MailerError listing every problem. Warnings — a malformed
+ * key this role does not use, a misspelt key in .env/.env.local — go to `warn` (stderr).
+ */
+export function loadConfigOrThrow(role: Role, env: Record<string, string | undefined> = process.env, warn: (line: string) => void = (l) => console.error(l)): Config {
   const result = loadConfig(env, role);
+  for (const w of [...result.warnings, ...misspeltKeyWarnings()]) warn(`warning: ${w}`);
   if (result.ok) return result.config;
   const n = result.errors.length;
   const lines = [`Configuration error (${role}): ${n} problem${n > 1 ? "s" : ""} in the environment / .env / .env.local:`, ...result.errors.map((e) => `  - ${e}`)];

@@ -1,7 +1,9 @@
 // Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
-// sees every missing or malformed key at once (exit code 2), never one at a time.
+// sees every missing or malformed key at once (exit code 2), never one at a time. A malformed key
+// the program does not use is a warning for it (USES), not a stop.
+import type { LogFormat } from "./log";
 import { isLoopback } from "./net";
-import { readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
+import { OAUTH2_KEYS, readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
 
 export type Security = "tls" | "starttls" | "auto";
 export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web";
@@ -54,9 +56,12 @@ export interface Config {
   webPassword: string | null;
   /** shared by web and server: the server trusts a form request's browser address only when signed with it */
   webFrontendSecret: string | null;
+  /** operational lines of the server and the collector: for people, or JSON Lines */
+  logFormat: LogFormat;
 }
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+/** `warnings`: malformed keys this role does not use (lib/shared/cli.ts prints them). */
+export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
 
 type Env = Record<string, string | undefined>;
 
@@ -95,11 +100,55 @@ const REQUIRED: Record<Role, string[]> = {
 /** Roles that sign in to the mail servers with AUTH_METHOD (OAuth2 replaces EMAIL_PASSWORD there). */
 const SIGNS_IN: Role[] = ["server", "collector", "oauth-login"];
 
+const OAUTH2 = ["AUTH_METHOD", ...OAUTH2_KEYS];
+const POP3 = ["MAIL_PROTOCOL", "POP3_HOST", "POP3_PORT", "POP3_SECURE"];
+const WEB = ["WEB_HOST", "WEB_PORT", "WEB_PASSWORD", "WEB_FRONTEND_SECRET"];
+
+/**
+ * Keys each role reads. A malformed value of a key outside its role's list is a warning for that
+ * role (naming who would stop on it). A key in no list (added later) counts as used by every role.
+ */
+const USES: Record<Role, string[]> = {
+  client: ["SERVER_HOST", "SERVER_PORT", "MAX_MESSAGE_CHARS"],
+  server: [
+    "EMAIL_LOGIN", "EMAIL_PASSWORD", "ADMIN_EMAIL", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "TLS_CA_FILE", "SERVER_HOST", "SERVER_PORT",
+    "LOG_DIR", "STATE_DIR", "MAX_REQUEST_BYTES", "MAX_MESSAGE_CHARS", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "SMTP_POOL_SIZE",
+    "RATE_LIMIT_PER_MINUTE", "RECIPIENT_LIMIT_PER_HOUR", "SMTP_TIMEOUT", "OUTBOX_RETRY", "LOG_FORMAT", "WEB_FRONTEND_SECRET", ...OAUTH2,
+  ],
+  collector: [
+    "EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE", "TLS_CA_FILE", "PERIOD_CHECK", "LOG_DIR", "STATE_DIR", "LOG_FORMAT",
+    ...POP3, ...OAUTH2,
+  ],
+  sandbox: [
+    "EMAIL_LOGIN", "EMAIL_PASSWORD", "ADMIN_EMAIL", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE",
+    ...POP3, "SANDBOX_WEB_PORT", "WEB_HOST", "WEB_PORT",
+  ],
+  "oauth-login": ["EMAIL_LOGIN", "LOG_DIR", "STATE_DIR", ...OAUTH2],
+  web: ["SERVER_HOST", "SERVER_PORT", "MAX_MESSAGE_CHARS", "ADMIN_EMAIL", "LOG_DIR", ...WEB],
+};
+const LISTED = new Set(Object.values(USES).flat());
+
+/** Who would stop on a malformed key: "the collector", "the server and the collector". */
+function usersOf(key: string): string {
+  const roles = (Object.keys(USES) as Role[]).filter((r) => r !== "sandbox" && USES[r].includes(key));
+  return roles.map((r) => `the ${r}`).join(" and ") || "the sandbox";
+}
+
 class Reader {
   readonly errors: string[] = [];
-  constructor(private env: Env, private required: Set<string>) {}
+  readonly warnings: string[] = [];
+  /** every key read, for the misspelt-key check (lib/shared/env-files.ts) */
+  readonly keys = new Set<string>();
+  constructor(private env: Env, private required: Set<string>, private role: Role) {}
+
+  /** A malformed value: an error where this role uses the key, a warning where it does not. */
+  private bad(key: string, problem: string): void {
+    if (!LISTED.has(key) || USES[this.role].includes(key)) this.errors.push(problem);
+    else this.warnings.push(`${problem} (the ${this.role} does not use it; ${usersOf(key)} would stop on it)`);
+  }
 
   private raw(key: string): string | undefined {
+    this.keys.add(key);
     const value = this.env[key]?.trim();
     if (value === undefined || value === "") {
       if (this.required.has(key)) this.errors.push(`${key} is not set — add it to .env.local (see README, "Configuration")`);
@@ -122,7 +171,7 @@ class Reader {
     if (bad) {
       const kind = opts.integer ? "a whole number" : "a number";
       const range = opts.max !== undefined ? `from ${opts.min} to ${opts.max}` : `of at least ${opts.min}`;
-      this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use ${kind} ${range}`);
+      this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use ${kind} ${range}`);
       return fallback;
     }
     return n;
@@ -139,7 +188,7 @@ class Reader {
     const { min, max } = DURATIONS[key];
     const n = Number(value);
     if (!/^[+]?\d+(\.\d+)?$/.test(value) || !(n >= min && n <= max)) {
-      this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use a number of seconds from ${durationText(min)} to ${durationText(max)}`);
+      this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use a number of seconds from ${durationText(min)} to ${durationText(max)}`);
       return fallback;
     }
     return n;
@@ -149,8 +198,15 @@ class Reader {
     const value = this.raw(key)?.toLowerCase();
     if (value === undefined) return "auto";
     if (value === "tls" || value === "starttls") return value;
-    this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use "tls" (implicit TLS), "starttls" (STARTTLS required), or leave it unset to choose by port`);
+    this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use "tls" (implicit TLS), "starttls" (STARTTLS required), or leave it unset to choose by port`);
     return "auto";
+  }
+
+  logFormat(key: string): LogFormat {
+    const value = this.raw(key)?.toLowerCase();
+    if (value === undefined || value === "human" || value === "json") return value ?? "human";
+    this.bad(key, `${key}=${JSON.stringify(value)} is not valid — use "human" (the default) or "json" (JSON Lines for log shippers)`);
+    return "human";
   }
 }
 
@@ -163,7 +219,8 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
   const mailProtocol = env.MAIL_PROTOCOL?.trim().toLowerCase() || "imap";
   const required = new Set(REQUIRED[role].filter((k) => !(oauth2 && k === "EMAIL_PASSWORD")));
   if (mailProtocol === "pop3" && role === "collector") (required.delete("IMAP_HOST"), required.delete("IMAP_PORT"), required.add("POP3_HOST"));
-  const r = new Reader(env, required);
+  const r = new Reader(env, required, role);
+  r.keys.add("MAIL_PROTOCOL");
   if (mailProtocol !== "imap" && mailProtocol !== "pop3") r.errors.push(`MAIL_PROTOCOL=${JSON.stringify(env.MAIL_PROTOCOL)} is not valid — use "imap" (default) or "pop3"`);
   const authMethod = readAuthMethod(r);
   const pop3Security = r.security("POP3_SECURE");
@@ -196,6 +253,7 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     authMethod,
     oauth2: readOAuth2(r, authMethod, SIGNS_IN.includes(role)),
     ...webKeys(r),
+    logFormat: r.logFormat("LOG_FORMAT"),
   };
   if (!config.stateDir) config.stateDir = `${config.logDir}/state`;
   if (config.adminEmail && !config.adminEmail.includes("@") && REQUIRED[role].includes("EMAIL_LOGIN")) {
@@ -206,7 +264,16 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
   if (role === "web" && !isLoopback(config.webHost) && !config.webPassword) {
     r.errors.push(`WEB_HOST=${config.webHost} makes the dashboard and form reachable from other machines, so WEB_PASSWORD must be set (HTTP Basic) — set it in .env.local, or use WEB_HOST=127.0.0.1`);
   }
-  return r.errors.length ? { ok: false, errors: r.errors } : { ok: true, config };
+  lastKeys = r.keys;
+  return r.errors.length ? { ok: false, errors: r.errors, warnings: r.warnings } : { ok: true, config, warnings: r.warnings };
+}
+
+let lastKeys = new Set<string>();
+
+/** Every key Mailer reads (what loadConfig asked for), for the misspelt-key check. */
+export function knownKeys(): string[] {
+  if (lastKeys.size === 0) loadConfig({}, "client");
+  return [...lastKeys];
 }
 
 /** The web inbox, dashboard and form keys (README "Web pages"). */

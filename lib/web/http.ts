@@ -2,8 +2,13 @@
 // guards in front of every request (Host, Basic auth, Origin), server-sent events and the
 // static files. No framework: Bun.serve hands us a Request, we hand back a Response.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { join } from "node:path";
 import { isLoopback } from "../shared/net";
+// the static files imported as files (paths), so that `bun build --compile` puts them inside the
+// mailer-web binary, where lib/web/static/ does not exist; outside a binary the real paths.
+// @ts-expect-error -- a browser script, not a module of this program: only its path is imported
+import appJs from "./static/app.js" with { type: "file" };
+// @ts-expect-error -- a stylesheet has no type declarations: only its path is imported
+import styleCss from "./static/style.css" with { type: "file" };
 
 /** No inline script or style anywhere: scripts and styles are files from this origin. */
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -125,7 +130,8 @@ export class EventHub {
   }
 }
 
-const STATIC_DIR = join(import.meta.dir, "static");
+
+const STATIC_FILES: Record<string, string> = { "app.js": appJs as string, "style.css": styleCss as string };
 const STATIC_TYPES: Record<string, string> = { css: "text/css; charset=utf-8", js: "text/javascript; charset=utf-8" };
 
 /** /static/<name>.css|js from lib/web/static; nothing else, no directory walking. */
@@ -133,7 +139,9 @@ export async function staticFile(pathname: string): Promise<Response | null> {
   if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
   const match = /^\/static\/([a-z0-9-]+)\.(css|js)$/.exec(pathname);
   if (!match) return null;
-  const file = Bun.file(join(STATIC_DIR, `${match[1]}.${match[2]}`));
+  const path = STATIC_FILES[`${match[1]}.${match[2]}`];
+  if (!path) return null;
+  const file = Bun.file(path);
   if (!(await file.exists())) return null;
   return respond(file, 200, STATIC_TYPES[match[2]!]!, { "Cache-Control": "no-cache" });
 }

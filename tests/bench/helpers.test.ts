@@ -1,11 +1,13 @@
 // The pure parts of the benchmark harness (bench/): statistics, the inbox-backlog generator,
 // and the target verdicts the report prints. The benchmarks themselves run with `bun run bench`.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { encodeCp1251, generateMessages, prng, quotedPrintable } from "../../bench/messages";
 import { closedLoop, holdIdle, makeRequest, sendOne } from "../../bench/load";
 import { BUN, benchEnv, procMemory, spawnChild } from "../../bench/proc";
 import { renderReport, targets, type Results } from "../../bench/report";
 import { median, percentile, ratio, summarize, verdict } from "../../bench/stats";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const { simpleParser } = require("mailparser") as { simpleParser(raw: Buffer): Promise<{ subject?: string; text?: string; attachments: unknown[] }> };
 

@@ -42,7 +42,7 @@ test("error replies come back as they are", async () => {
 test("nobody listening: unreachable, with what to do", async () => {
   const port = freePort();
   const r = await requestTicket("127.0.0.1", port, "a@example.com", "m", 5000);
-  expect(r).toEqual({ kind: "unreachable", error: `cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is \`bun server.ts\` running there?` });
+  expect(r).toEqual({ kind: "unreachable", error: `cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is it running there (\`bun server.ts\` or mailer-server)?` });
 });
 
 test("a server that never answers: unreachable after the timeout", async () => {

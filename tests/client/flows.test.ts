@@ -159,3 +159,17 @@ test("interactive: Ctrl-D after some lines ends the message and sends it", async
   expect(await runInteractive(scripted(["me@example.com", "only line", null]), 100, async (_e, m) => (sent.push(m), reply({ status: "OK", ticket: "1" })), capture().io)).toBe(0);
   expect(sent).toEqual(["only line"]);
 });
+
+test("interactive: RATE_LIMITED (also the per-recipient one, about the address) offers Try again? [Y/n] with both kept; 'n' ends it, never taken as an address", async () => {
+  const sent: string[] = [];
+  const p = scripted(["me@example.com", "text", "", "n"]);
+  const c = capture();
+  const limited = reply({ status: "ERROR", code: "RATE_LIMITED", field: "email", error: "too many tickets for me@example.com — try again in 3569 seconds", retryAfter: 3569 });
+  expect(await runInteractive(p, 100, async (e) => (sent.push(e), limited), c.io)).toBe(1);
+  expect(sent).toEqual(["me@example.com"]);
+  expect(p.asked).toContain("Try again? [Y/n] ");
+  expect(p.asked.filter((q) => q.startsWith("Your email"))).toHaveLength(1);
+  // the wait in words, not seconds
+  expect(c.err.join("\n")).toContain("try again in 59 minutes");
+  expect(c.err.join("\n")).not.toContain("3569 seconds");
+});

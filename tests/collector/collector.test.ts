@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, readCheckpoint } from "../../lib/collector/checkpoint";
@@ -7,6 +7,8 @@ import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
 import { MemoryMailbox } from "../fakes/memory-mailbox";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const ACCOUNT = "admin@mailer.test@127.0.0.1:1143/INBOX";
 const cleanups: (() => void)[] = [];
@@ -117,6 +119,20 @@ test("UIDVALIDITY change: re-scan, skip what is logged (by source, not Message-I
   await c.collector.check(box); // nothing more, no second notice
   expect(c.all()).toHaveLength(4);
   expect(c.lines.filter((l) => l.startsWith("UIDVALIDITY"))).toHaveLength(1);
+});
+
+test("the sandbox's fresh UIDVALIDITY at a new start reads as the normal case, not as a renumbered server", async () => {
+  const box = new MemoryMailbox(500);
+  box.server = "Mailer sandbox";
+  box.add(msg("[Ticket #10001] Mailer", "one"));
+  const c = await setup();
+  await c.collector.check(box);
+  box.renumber(501); // the next sandbox start: a new in-memory inbox
+  box.add(msg("[Ticket #10002] Mailer", "two"));
+  await c.collector.check(box);
+  const notice = c.lines.filter((l) => !l.startsWith("uid ") && l.includes("UIDVALIDITY"));
+  expect(notice).toEqual(["The sandbox's in-memory INBOX is new since the last run (UIDVALIDITY 501, as at every sandbox start): reading its 2 messages."]);
+  expect(c.lines.join("\n")).not.toMatch(/renumbered|changed/);
 });
 
 test("two identical messages in the renumbered mailbox, one logged before: only the other is logged", async () => {

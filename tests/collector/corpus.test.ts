@@ -1,10 +1,12 @@
 // Every message of the shared corpus (CORPORA/emails, INDEX.tsv) through the real collector:
 // exactly one entry each, no crash, decoded text checked on a sample.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, CORPORA, runEntry, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const EMAILS = join(CORPORA, "emails");
 const INDEX = join(EMAILS, "INDEX.tsv");

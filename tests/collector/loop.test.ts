@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { Collector } from "../../lib/collector/collector";
 import { errorKind, runLoop, type LoopOptions } from "../../lib/collector/loop";
@@ -8,6 +8,8 @@ import { ParsePool } from "../../lib/collector/parse-pool";
 import { CERTIFICATE_HINT } from "../../lib/shared/tls";
 import { tempDir } from "../helpers/env";
 import { until as waitUntil } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));

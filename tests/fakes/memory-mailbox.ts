@@ -18,6 +18,8 @@ export class MemoryMailbox implements Mailbox {
   failWith: Error | null = null;
   /** what was asked for, for assertions */
   readonly calls: string[] = [];
+  /** the server's name in its IMAP ID answer, when set */
+  server: string | undefined;
 
   constructor(uidValidity = 1000, readonly idle = true) {
     this.uidValidity = uidValidity;
@@ -41,7 +43,7 @@ export class MemoryMailbox implements Mailbox {
   async open(): Promise<MailboxInfo> {
     this.guard("open");
     this.changed = false;
-    return { uidValidity: this.uidValidity, exists: this.messages.length, idle: this.idle, tls: true };
+    return { uidValidity: this.uidValidity, exists: this.messages.length, idle: this.idle, tls: true, ...(this.server ? { server: this.server } : {}) };
   }
 
   async search(query: UidQuery): Promise<number[]> {

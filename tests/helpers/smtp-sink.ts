@@ -32,19 +32,24 @@ export interface SinkOptions {
   tls?: { key: string; cert: string; implicit?: boolean };
   /** delay before answering each DATA, ms (a number, or per first recipient) */
   delayMs?: number | ((recipient: string) => number);
+  /** holds the answer to DATA until the promise resolves (per first recipient; undefined = no hold):
+   *  a test releases it when it is ready, instead of racing a delay */
+  hold?: (recipient: string) => Promise<void> | undefined;
 }
 
 export interface SmtpSink {
   port: number;
   messages: SinkMessage[];
   authFailures: number;
+  /** messages received whose answer is being held back (delayMs) right now */
+  delaying: number;
   waitFor(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
   close(): Promise<void>;
 }
 
 export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
-  const state = { authFailures: 0 };
+  const state = { authFailures: 0, delaying: 0 };
   const options: SMTPServerOptions = {
     logger: false,
     // close() waits for connected clients (e.g. a pooled connection) at most this long.
@@ -89,9 +94,16 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
           });
           cb(null);
         };
-        const delay = typeof opts.delayMs === "function" ? opts.delayMs(session.envelope.rcptTo[0]?.address ?? "") : opts.delayMs;
-        if (delay) setTimeout(record, delay);
-        else record();
+        const first = session.envelope.rcptTo[0]?.address ?? "";
+        const held = opts.hold?.(first);
+        const delay = typeof opts.delayMs === "function" ? opts.delayMs(first) : opts.delayMs;
+        if (held) {
+          state.delaying++;
+          void held.then(() => (state.delaying--, record()));
+        } else if (delay) {
+          state.delaying++;
+          setTimeout(() => (state.delaying--, record()), delay);
+        } else record();
       });
     },
   };
@@ -107,6 +119,9 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     messages,
     get authFailures() {
       return state.authFailures;
+    },
+    get delaying() {
+      return state.delaying;
     },
     async waitFor(count, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;

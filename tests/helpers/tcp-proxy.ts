@@ -9,6 +9,9 @@ export interface Proxy {
   setUpstream(port: number | null): void;
   /** the next connections are cut after this many server→client bytes, one value each */
   cutAfter(...bytes: number[]): void;
+  /** the next connection is cut after this many bytes and the upstream unset at that instant:
+   *  the server "goes away" at a known point, however fast the client reads */
+  goDownAfter(bytes: number): void;
   /** connections cut so far, and the byte count at which each was cut */
   cuts: number[];
   /** cuts every open connection now */
@@ -19,12 +22,15 @@ export interface Proxy {
 export async function startProxy(upstream: number | null): Promise<Proxy> {
   let target = upstream;
   const plan: number[] = [];
+  let downAfter: number | null = null;
   const cuts: number[] = [];
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     client.on("error", () => {});
     if (target === null) return void client.destroy();
-    const limit = plan.shift();
+    const down = downAfter !== null;
+    const limit = down ? downAfter! : plan.shift();
+    downAfter = null;
     const up = net.connect({ port: target, host: "127.0.0.1" });
     up.on("error", () => client.destroy());
     client.on("close", () => up.destroy());
@@ -43,6 +49,7 @@ export async function startProxy(upstream: number | null): Promise<Proxy> {
         });
         seen = limit;
         cuts.push(limit);
+        if (down) target = null;
         up.pause();
         return;
       }
@@ -56,6 +63,7 @@ export async function startProxy(upstream: number | null): Promise<Proxy> {
     port: (server.address() as net.AddressInfo).port,
     setUpstream: (p) => (target = p),
     cutAfter: (...bytes) => plan.push(...bytes),
+    goDownAfter: (bytes) => void (downAfter = bytes),
     cuts,
     dropAll() {
       for (const s of open) s.destroy();

@@ -2,7 +2,7 @@
 // local servers: a smtp-server with AUTH (plain and STARTTLS with a private CA) and the sandbox
 // IMAP. Exit 0 when it works, 2 for a wrong login or certificate, 3 when unreachable; what works
 // is said step by step, the password never.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
@@ -10,6 +10,8 @@ import { startSandboxPop3 } from "../../lib/sandbox/pop3";
 import { baseEnv, freePort, REPO, runEntry, tempDir } from "../helpers/env";
 import { ADMIN, serverEnv } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const PASSWORD = "check-Pa55word";
 const cleanups: (() => unknown)[] = [];

@@ -1,9 +1,11 @@
 // The command-line surface every program and script shares (lib/shared/args.ts): --help prints
 // the usage and exits 0 without starting anything, --version prints the package version, and
 // an unknown option gives the one usage-error line with exit 2.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { baseEnv, REPO } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "web.ts", "bench/run.ts"];
 

@@ -2,12 +2,14 @@
 // attachment (issue 12: ≤ 150 MB whatever the mail). The sandbox IMAP server runs in a process
 // of its own (tests/helpers/big-mail-imap.ts); the collector is the real program, watching, and
 // its VmHWM (the kernel's peak resident set) is read once every message is logged.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_TEXT_CHARS } from "../../lib/shared/mail-text";
 import { baseEnv, startEntry, tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

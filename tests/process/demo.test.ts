@@ -1,10 +1,12 @@
 // `bun run demo` as a person runs it, with every port free and logs in a temp dir.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { probePort } from "../../lib/sandbox";
 import { REPO, tempDir, sandboxEnv } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -52,6 +54,11 @@ test("the demo sends a ticket through the real parts, prints the logged entry an
   expect(log[0].ticket).toBe(ticket);
   expect(log[0].text.trim()).toBe("Здравствуйте! Это демо Mailer 📬\nВторая строка — всё на месте ✅");
   expect(await portsFree(env)).toEqual([null, null, null, null, null]);
+  // the client command it shows can be pasted into bash: bash reads back the same two-line message
+  const command = /→ sending a ticket with the real client: (bun client\.ts .*)$/m.exec(stdout)?.[1];
+  expect(command).toContain("$'");
+  const echoed = Bun.spawnSync(["bash", "-c", `set -- ${command!.replace(/^bun client\.ts /, "")}; printf %s "$4"`]);
+  expect(echoed.stdout.toString()).toBe("Здравствуйте! Это демо Mailer 📬\nВторая строка — всё на месте ✅");
 }, 40_000);
 
 test("a second demo on the same LOG_DIR/STATE_DIR finds its own ticket (fresh UIDVALIDITY, no stale checkpoint)", async () => {
@@ -65,6 +72,9 @@ test("a second demo on the same LOG_DIR/STATE_DIR finds its own ticket (fresh UI
   expect(Number(tickets[1])).toBeGreaterThan(Number(tickets[0]));
   const log = readFileSync(join(env.LOG_DIR!, "success_request.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   expect(log.map((e) => e.ticket)).toEqual(tickets);
+  // the sandbox's new inbox at the second start is the normal case there, not a fault
+  expect(second.stdout).toContain("The sandbox's in-memory INBOX is new since the last run");
+  expect(second.stdout).not.toMatch(/renumbered|UIDVALIDITY of INBOX changed/);
 }, 70_000);
 
 test("a taken port: the demo names the key and port, starts nothing and exits non-zero", async () => {

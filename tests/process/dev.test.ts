@@ -1,10 +1,12 @@
 // `bun run dev`: the three parts in one terminal, prefixed output, Ctrl-C stops all.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireCollectorLock } from "../../lib/collector/checkpoint";
 import { probePort } from "../../lib/sandbox";
 import { REPO, runEntry, tempDir, sandboxEnv } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -44,7 +46,7 @@ test("dev runs sandbox, server and collector with prefixed output; a client's ti
   const env = devEnv();
   const dev = startDev(env);
   await dev.waitFor(/\[dev\] ready/);
-  await dev.waitFor(/\[collector\] Mailer collector watching/);
+  await dev.waitFor(/\[collector\] \S+Z Mailer collector watching/); // (collector lines carry a timestamp)
   // the printed URLs answer: the web form + dashboard, and the sandbox's web inbox
   expect(dev.output()).toContain(`http://127.0.0.1:${env.WEB_PORT}/`);
   expect(dev.output()).toContain(`http://127.0.0.1:${env.SANDBOX_WEB_PORT}/`);
@@ -65,7 +67,7 @@ test("dev runs sandbox, server and collector with prefixed output; a client's ti
   await dev.done;
   expect(dev.output()).toContain("[dev] stopped");
   // One SIGTERM each: both stop gracefully, neither sees a "second signal"
-  expect(dev.output()).toContain("[collector] SIGTERM: finishing the message in hand");
+  expect(dev.output()).toMatch(/\[collector\] \S+Z SIGTERM: finishing the message in hand/);
   expect(dev.output()).not.toContain("second signal");
   expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 40_000);

@@ -2,12 +2,14 @@
 // or the disk is full (a real ENOSPC on a small tmpfs mounted for the test; root only). In
 // every case: a clear error, a non-zero exit, and the checkpoint never moves past a message
 // that is not in the log — so once there is room again, every message is logged exactly once.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "disk-pw";

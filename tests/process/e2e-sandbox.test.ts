@@ -1,13 +1,15 @@
 // End to end on the embedded sandbox: the real client, server and collector processes, every
 // port free and chosen here, logs and state in a temp dir.
 // client → server → SMTP (sandbox) → IMAP (sandbox) → collector → success_request.log
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { loadConfig } from "../../lib/shared/config";
 import { startSandbox, type Sandbox } from "../../lib/sandbox";
 import { runEntry, startEntry, tempDir, sandboxEnv } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const LOGIN = "admin@mailer.test";
 const PASS = "e2e-sandbox-password";

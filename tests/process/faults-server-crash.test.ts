@@ -2,11 +2,13 @@
 // three lifetimes: no ticket number is ever issued twice (neither in the OK replies nor in the
 // mails actually sent), numbers keep increasing across restarts, and the admin copies queued
 // by a lifetime that was killed are delivered by the next one — once each.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { requestTicket } from "../../lib/client/connection";
 import { startFaultSink } from "../helpers/fault-sink";
 import { ADMIN, prng, seedFor, startServer, until, type Running } from "../helpers/hardening";
 import { tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -3,12 +3,14 @@
 // MAIL_FAILED reason within a bounded time, the server keeps serving, and admin copies that
 // could not be sent are delivered by the outbox once SMTP is back, each exactly once.
 // (SMTP down at start and back later is in tests/server.test.ts.)
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
 import { startFaultSink, type FaultSink } from "../helpers/fault-sink";
 import { ADMIN, startServer, until } from "../helpers/hardening";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

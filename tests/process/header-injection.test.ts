@@ -2,11 +2,13 @@
 // server (smtp-server), and the raw mails it received. Each attempt is either refused with a
 // validation error or delivered as exactly two mails (the person's, the admin's) whose headers
 // are exactly the ones the server writes, to exactly the envelope recipients it chose.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { requestTicket } from "../../lib/client/connection";
 import { ADMIN, startServer, type Running } from "../helpers/hardening";
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const EVIL = "evil@attacker.example";
 const cleanups: (() => unknown)[] = [];

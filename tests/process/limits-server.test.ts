@@ -2,7 +2,7 @@
 // default (and the warning when it binds a public address), the per-recipient hourly limit,
 // and a flood of connections over MAX_CONNECTIONS. (TOO_LARGE, BUSY, RATE_LIMITED per client
 // and the idle timeout of a real process are in tests/server.test.ts and tests/fuzz-server.test.ts.)
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requestTicket } from "../../lib/client/connection";
@@ -10,6 +10,8 @@ import { baseEnv, freePort, REPO, tempDir } from "../helpers/env";
 import { startServer, until } from "../helpers/hardening";
 import { connectLines, type LineClient } from "../helpers/line-client";
 import { startSmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

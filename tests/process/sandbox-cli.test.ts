@@ -1,9 +1,11 @@
 // `bun run sandbox` as a process: what it prints, how it stops, a taken port.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import { probePort } from "../../lib/sandbox";
 import { baseEnv, freePort, REPO } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const PASSWORD = "cli-test-secret-pw";
 

@@ -4,7 +4,7 @@
 // one. Every stdout/stderr and every file under LOG_DIR and STATE_DIR is searched for the
 // password, its SASL base64 forms (lib/redact.ts secretForms), and the escaped forms a
 // protocol log could show (JSON, IMAP quoted string). And .env.local is ignored by git.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +13,8 @@ import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { ADMIN, startServer } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 // Distinctive, and with the characters that protocols escape (" and \).
 const PASSWORD = 'Zq"7\\vault-QRSTU-9p';

@@ -1,13 +1,16 @@
 // End to end: the real server.ts process against a real SMTP server (smtp-server) on loopback,
 // driven by the real client code and by raw sockets.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
 import { baseEnv, freePort, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { connectLines } from "../helpers/line-client";
+import { until } from "../helpers/kit";
 import { serverEnv } from "../helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const ADMIN = "admin@mailer.test";
 const PASSWORD = "e2e-Secret-Pa55";
@@ -104,15 +107,19 @@ describe("a ticket through the real client and server", () => {
   }, 20_000);
 
   test("a slow SMTP send for one person never holds up the others", async () => {
-    const smtp = await sink({ delayMs: (rcpt) => (rcpt === "slow@example.com" ? 2500 : 0) });
+    // the slow person's mail is held at the SMTP server until the five others are through
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const smtp = await sink({ hold: (rcpt) => (rcpt === "slow@example.com" ? released : undefined) });
     const srv = await server(smtp.port, { SMTP_POOL_SIZE: "3" });
     let slowDone = false;
-    const slow = requestTicket("127.0.0.1", srv.port, "slow@example.com", "slow", 10_000).then((o) => ((slowDone = true), o));
-    await Bun.sleep(100);
+    const slow = requestTicket("127.0.0.1", srv.port, "slow@example.com", "slow", 30_000).then((o) => ((slowDone = true), o));
+    await until(() => smtp.delaying > 0, 10_000, "the slow mail at the SMTP server");
     for (let i = 0; i < 5; i++) {
       expect(ok(await requestTicket("127.0.0.1", srv.port, `fast${i}@example.com`, "fast", 10_000))).toMatch(/^\d{5,}$/);
     }
     expect(slowDone).toBe(false); // five tickets went through while the slow one was still sending
+    release();
     expect(ok(await slow)).toMatch(/^\d{5,}$/);
   }, 20_000);
 
@@ -126,7 +133,7 @@ describe("a ticket through the real client and server", () => {
     const port = freePort();
     const down = await runEntry("client.ts", ["-e", "a@example.com", "-m", "x"], clientEnv(port));
     expect(down.code).toBe(3);
-    expect(down.stderr.trim()).toBe(`cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is \`bun server.ts\` running there?`);
+    expect(down.stderr.trim()).toBe(`cannot reach the Mailer server at 127.0.0.1:${port} (connection refused) — is it running there (\`bun server.ts\` or mailer-server)?`);
     const local = await runEntry("client.ts", ["-e", "not-an-address", "-m", "x"], clientEnv(port));
     expect(local.code).toBe(1); // checked locally, before any connection
     expect(local.stderr).toContain("has no @");
@@ -208,32 +215,61 @@ describe("the wire protocol against the real server", () => {
   }, 20_000);
 
   test("SIGTERM: the request in flight is answered, then exit 0 and the lock is released", async () => {
-    const smtp = await sink({ delayMs: 700 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const smtp = await sink({ hold: () => released });
     const srv = await server(smtp.port);
-    const pending = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 10_000);
-    await Bun.sleep(250);
-    const code = await srv.stop("SIGTERM");
+    const pending = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 30_000);
+    // in flight for sure: its mail is held at the SMTP server when the signal comes
+    await until(() => smtp.delaying > 0, 10_000, "the mail at the SMTP server");
+    const stopping = srv.stop("SIGTERM");
+    await until(() => srv.output().includes("SIGTERM: no new connections"), 10_000, "the clean stop to begin");
+    release();
+    const code = await stopping;
     expect(code).toBe(0);
     expect(ok(await pending)).toBe("10001");
     expect(existsSync(join(srv.dir, "server.lock"))).toBe(false);
     expect(srv.output()).toContain("SIGTERM: no new connections");
   }, 20_000);
 
+  test("a signal at the very moment the readiness line appears stops cleanly (the handlers are in place before the line)", async () => {
+    const smtp = await sink();
+    for (let i = 0; i < 6; i++) {
+      const dir = tempDir();
+      cleanups.push(dir.cleanup);
+      const proc = Bun.spawn(["bun", "server.ts"], { cwd: REPO, env: env(smtp.port, dir.path), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const reader = proc.stdout.getReader();
+      let seen = "";
+      while (!seen.includes("listening on")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      proc.kill("SIGHUP"); // at once, as a supervisor that waits for the line would
+      void (async () => {
+        while (!(await reader.read()).done); // the rest of its output
+      })();
+      expect(await proc.exited).toBe(0); // not 129: killed before its handler was there
+    }
+  }, 60_000);
+
   test("SIGHUP stops as cleanly as SIGTERM; a second signal during the stop exits 130 at once", async () => {
     const quick = await server((await sink()).port);
     expect(await quick.stop("SIGHUP")).toBe(0);
     expect(quick.output()).toContain("SIGHUP: no new connections");
 
-    const smtp = await sink({ delayMs: 5000 });
+    // the SMTP answer is held for longer than the test: a stop that waited for it would not end in time
+    const smtp = await sink({ delayMs: 60_000 });
     const srv = await server(smtp.port);
-    void requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 10_000);
-    await Bun.sleep(250);
+    const inFlight = requestTicket("127.0.0.1", srv.port, "a@example.com", "in flight", 30_000);
+    // no sleeps: each step waits for the state it needs, however slow the machine
+    await until(() => smtp.delaying > 0, 10_000, "the person's mail at the SMTP server");
     srv.proc.kill("SIGTERM");
-    await Bun.sleep(250);
-    const started = Date.now();
+    await until(() => srv.output().includes("SIGTERM: no new connections"), 10_000, "the clean stop to begin");
     expect(await srv.stop("SIGINT")).toBe(130);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(srv.output()).toContain("SIGINT again: exiting at once");
+    // it did not wait for the mail in flight: that request was never answered
+    expect(await inFlight).toMatchObject({ kind: "unreachable", error: expect.stringContaining("closed the connection without answering") });
   }, 20_000);
 });
 

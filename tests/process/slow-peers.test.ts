@@ -2,12 +2,14 @@
 // TCP segment on many connections, one address opening many connections, one connection
 // pipelining junk without reading its replies. Memory is read from /proc; counts and sizes are
 // bounded, and no assertion depends on speed.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { requestTicket } from "../../lib/client/connection";
 import { rssBytes, startServer } from "../helpers/hardening";
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {

@@ -1,11 +1,13 @@
 // `bun server.ts --check` and `bun collector.ts --check` against the real Postfix (submission,
 // STARTTLS + AUTH) and Dovecot (IMAPS) of scripts/mailstack.sh, certificate verification on.
 // Skipped with one line outside CI when the stack is not running; fails in CI.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { runEntry } from "../helpers/env";
 import { requireMailstack } from "../helpers/mailstack";
 import { collectorEnv, serverEnv, workDir } from "../helpers/realstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

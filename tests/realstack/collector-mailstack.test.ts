@@ -2,7 +2,7 @@
 // and implicit TLS with a private CA on an IP host, real IDLE, real \Seen. The admin's INBOX is
 // shared with other tests, so every assertion is about this file's own messages (a marker).
 // Skipped with one line outside CI when the stack is not running; fails in CI.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
@@ -10,6 +10,8 @@ import nodemailer from "nodemailer";
 import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { readJsonLines } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

@@ -6,11 +6,13 @@
 // The admin's INBOX is emptied at the start (test files run one after another); every assertion
 // is still about this file's own messages (a marker in the text), as other files share it.
 // Skipped with one line outside CI when the stack is not running; fails in CI.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { runEntry, startEntry } from "../helpers/env";
 import { requireMailstack } from "../helpers/mailstack";
 import { allFileText, clearAdminInbox, collectorEnv, findMail, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

@@ -1,10 +1,12 @@
 // Against the real mail stack (scripts/mailstack.sh): the servers behave as Mailer's tests
 // assume. Skipped with one line outside CI when the stack is not running; fails in CI.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
 import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 const SLOW = 20_000; // ms: a TLS handshake plus a delivery, with room for a loaded CI machine

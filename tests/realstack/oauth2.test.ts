@@ -1,13 +1,15 @@
 // OAuth2 sign-in against real servers: Postfix submission (SMTP AUTH through Dovecot SASL) and
 // Dovecot IMAP, whose oauth2 passdb asks a loopback token issuer whether each bearer token is
 // active. Server and collector run as real processes with AUTH_METHOD=oauth2.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runEntry, startEntry, type RunResult } from "../helpers/env";
 import { OAuthIssuer } from "../helpers/oauth-issuer";
 import { canRunOAuth2Stack, startOAuth2Stack, type OAuth2Stack } from "../helpers/oauth2-stack";
 import { allFileText, clearAdminInbox, collectorEnv, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const enabled = canRunOAuth2Stack();
 const cleanups: (() => unknown)[] = [];

@@ -4,7 +4,7 @@
 // by another client between checks, a wrong password. The POP3 user's mailbox is the tests' own
 // (pop3@mailer.test); each test empties it first. Mail goes in over LMTP (Dovecot's own
 // delivery), so a backlog takes a second, not a minute of SMTP.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
@@ -13,6 +13,8 @@ import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 import { baseEnv, runEntry } from "../helpers/env";
 import { marker, workDir } from "../helpers/realstack";
 import { startProxy } from "../helpers/tcp-proxy";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 if (stack && !stack.pop3) {

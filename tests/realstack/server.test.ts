@@ -5,13 +5,15 @@
 // Postfix goes away and comes back; and the outbox delivering a queued admin copy to the real
 // Postfix. (The full client → collector loop is in tests/realstack-collector.test.ts.)
 // Skipped with one line outside CI when the stack is not running; fails in CI.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runEntry, startEntry } from "../helpers/env";
 import { startFaultSink } from "../helpers/fault-sink";
 import { mailstackCtl, requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 import { allFileText, collectorEnv, findMail, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

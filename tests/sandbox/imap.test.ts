@@ -1,6 +1,8 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { ImapFlow } from "imapflow";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "sandbox-pass";

@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import net from "node:net";
 import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
@@ -6,6 +6,8 @@ import { loadConfig, type Config } from "../../lib/shared/config";
 import { checkPorts, probePort, SandboxPortError, sandboxConfigProblems, startSandbox, type Sandbox } from "../../lib/sandbox";
 import { startSandboxSmtp, type SandboxSmtp } from "../../lib/sandbox/smtp";
 import { freePort } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const LOGIN = "admin@mailer.test";
 const PASS = "sandbox-test-password";
@@ -225,4 +227,17 @@ test("a configuration for a real account is refused for the sandbox, with what t
     "SMTP_PORT=465 means implicit TLS, which the sandbox does not speak — use another port (.env has 2525)",
     "IMAP_SECURE=starttls, but the sandbox speaks plain IMAP on loopback (no TLS) — leave IMAP_SECURE unset",
   ]);
+});
+
+test("a burst of mail to others is summed up on the console (clock held still: everything after the first 5 is one line at close)", async () => {
+  const lines: string[] = [];
+  const cfg = config();
+  const s = await startSandbox(cfg, { onOtherMail: (l) => lines.push(l) }, { bursts: { now: () => 0, setTimer: () => 0, clearTimer: () => {} } });
+  const t = nodemailer.createTransport({ host: "127.0.0.1", port: s.smtpPort, secure: false, auth: { user: LOGIN, pass: PASS }, pool: true });
+  transports.push(t);
+  await Promise.all(Array.from({ length: 30 }, (_, i) => t.sendMail({ from: LOGIN, to: `p${i}@example.com`, subject: `burst ${i}`, text: "x" })));
+  await s.close();
+  expect(lines.slice(0, 5).every((l) => l.startsWith("mail to p"))).toBe(true);
+  expect(lines).toHaveLength(6);
+  expect(lines[5]).toMatch(/^… 25 more mails in 0\.0 s \(the last: mail to p\d+@example\.com: "burst \d+" — x\)$/);
 });

@@ -1,10 +1,12 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Outbox } from "../../lib/server/outbox";
 import type { OutgoingMail } from "../../lib/server/smtp";
 import { tempDir } from "../helpers/env";
 import { down, FakeSender, refused } from "../fakes/fake-sender";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const dirs: { cleanup: () => void }[] = [];
 const boxes: Outbox[] = [];

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeRedactor } from "../../lib/shared/redact";
@@ -6,6 +6,8 @@ import { describeSmtpError, NodemailerSender, type SmtpContext } from "../../lib
 import { CERTIFICATE_HINT } from "../../lib/shared/tls";
 import { freePort, REPO } from "../helpers/env";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const PASSWORD = "s3cret-Pa55word";
 const ctx: SmtpContext = { host: "smtp.example.com", port: 587, login: "admin@example.com", timeoutSec: 15, security: "auto", redact: makeRedactor("admin@example.com", PASSWORD) };

@@ -1,9 +1,11 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMailerError, MailerError } from "../../lib/shared/errors";
 import { acquireStateLock, FIRST_TICKET, TicketAllocator } from "../../lib/server/tickets";
 import { REPO, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const dirs: { cleanup: () => void }[] = [];
 const procs: { kill: (s?: number) => void }[] = [];

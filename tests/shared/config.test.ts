@@ -33,19 +33,41 @@ describe("configuration", () => {
   });
 
   test("malformed values are reported with the value and what to use", () => {
-    const r = loadConfig({ ...serverEnv, SMTP_PORT: "25x", PERIOD_CHECK: "-1", SMTP_SECURE: "ssl", MAX_CONNECTIONS: "1.5", SERVER_PORT: "70000" }, "server");
+    const r = loadConfig({ ...serverEnv, SMTP_PORT: "25x", SMTP_SECURE: "ssl", MAX_CONNECTIONS: "1.5", SERVER_PORT: "70000" }, "server");
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.errors).toHaveLength(5);
+    expect(r.errors).toHaveLength(4);
     expect(r.errors.join("\n")).toContain('SMTP_PORT="25x" is not valid — use a whole number from 1 to 65535');
     expect(r.errors.join("\n")).toContain('SMTP_SECURE="ssl"');
-    expect(r.errors.join("\n")).toContain("PERIOD_CHECK");
+  });
+
+  test("a malformed key a program does not use is a warning for that program, an error for the one that uses it", () => {
+    const env = { ...serverEnv, IMAP_HOST: "h", IMAP_PORT: "993", PERIOD_CHECK: "abc" };
+    const client = loadConfig(env, "client");
+    expect(client.ok).toBe(true);
+    expect(client.warnings).toEqual(['PERIOD_CHECK="abc" is not valid — use a number of seconds from 1 s to 1 day (the client does not use it; the collector would stop on it)']);
+    const server = loadConfig(env, "server");
+    expect([server.ok, server.warnings.length]).toEqual([true, 1]);
+    const collector = loadConfig(env, "collector");
+    expect(collector.ok).toBe(false);
+    if (!collector.ok) expect(collector.errors).toEqual(['PERIOD_CHECK="abc" is not valid — use a number of seconds from 1 s to 1 day']);
+    // a port the client uses stays an error for it
+    expect(loadConfig({ SERVER_PORT: "x" }, "client").ok).toBe(false);
+  });
+
+  test("LOG_FORMAT: human (default) or json", () => {
+    const ok = loadConfig({ ...serverEnv, LOG_FORMAT: "JSON" }, "server");
+    expect(ok.ok && ok.config.logFormat).toBe("json");
+    const bad = loadConfig({ ...serverEnv, LOG_FORMAT: "xml" }, "server");
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.errors).toEqual(['LOG_FORMAT="xml" is not valid — use "human" (the default) or "json" (JSON Lines for log shippers)']);
   });
 
   test("every duration key has a range; a value outside it is refused by name, with the same message for every bad value", () => {
     const collector = { ...serverEnv, IMAP_HOST: "h", IMAP_PORT: "993" };
+    // each key refused by the program that uses it (for the others it is a warning, issue 17)
     const errorFor = (key: string, value: string) => {
-      const r = loadConfig({ ...collector, PERIOD_CHECK: "60", [key]: value }, "collector");
+      const r = loadConfig({ ...collector, PERIOD_CHECK: "60", [key]: value }, key === "PERIOD_CHECK" ? "collector" : "server");
       return r.ok ? null : r.errors.find((e) => e.startsWith(key)) ?? r.errors.join("; ");
     };
     for (const [key, text] of [["PERIOD_CHECK", "from 1 s to 1 day"], ["SMTP_TIMEOUT", "from 1 s to 10 min"], ["IDLE_TIMEOUT", "from 1 s to 1 day"], ["OUTBOX_RETRY", "from 0.1 s to 1 day"]] as const) {
