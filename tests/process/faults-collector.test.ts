@@ -50,7 +50,8 @@ function entries(d: { logDir: string }): { uid: number; uidValidity: number; tex
   const out = [];
   for (const f of ["success_request.log", "error_request.log"]) {
     const p = join(d.logDir, f);
-    if (existsSync(p)) for (const l of readFileSync(p, "utf8").split("\n")) if (l) out.push(JSON.parse(l));
+    // only whole lines: the running collector may be in the middle of appending the last one
+    if (existsSync(p)) for (const l of readFileSync(p, "utf8").split("\n").slice(0, -1)) if (l) out.push(JSON.parse(l));
   }
   return out;
 }
