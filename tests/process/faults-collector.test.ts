@@ -7,7 +7,6 @@
 // - 5 kill -9 at seeded random moments during a 2,000-message backlog.
 // In every case: each message logged exactly once.
 import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
@@ -51,6 +50,7 @@ function entries(d: { logDir: string }): { uid: number; uidValidity: number; tex
   const out = [];
   for (const f of ["success_request.log", "error_request.log"]) {
     const p = join(d.logDir, f);
+    // only whole lines (readJsonLines): the running collector may be in the middle of appending the last one
     out.push(...readJsonLines<{ uid: number; uidValidity: number; text: string }>(p));
   }
   return out;
