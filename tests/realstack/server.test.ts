@@ -174,7 +174,8 @@ describe.skipIf(!stack)("server + client through Postfix (STARTTLS + AUTH) with 
       mailstackCtl("stop-smtp", s);
       second = await startServer(s, { OUTBOX_RETRY: "0.5" }, dir);
       const srv = second;
-      expect(srv.output()).toContain("outbox: 1 admin copies queued from before");
+      // the line after the readiness line may arrive in a later chunk of the output
+      await until(() => srv.output().includes("outbox: 1 admin copies queued from before"), 10_000, "the queued-copies line", srv.output);
       await until(() => /1 still queued \(last error: cannot connect to the SMTP server/.test(srv.output()), 10_000, "a failed retry", srv.output);
       const down = await runClient(srv.port, s.user, `while down ${marker()}`);
       expect(down.stderr).toContain("the support mailbox is not available right now — try again later");
