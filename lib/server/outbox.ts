@@ -36,6 +36,8 @@ export class Outbox {
   private timer: ReturnType<typeof setInterval> | null = null;
   private retrying: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<DeliveryOutcome>>();
+  /** the last temporary failure, for the retry round's summary line */
+  private lastError = "";
 
   constructor(
     private readonly store: TicketStore,
@@ -96,6 +98,7 @@ export class Outbox {
         );
         return "dead";
       }
+      this.lastError = result.error;
       await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: new Date(at.getTime() + this.o.retrySeconds * 900) });
       return "queued";
     } catch (err) {
@@ -130,7 +133,8 @@ export class Outbox {
     }
     if (tally.sent + tally.dead + tally.queued === 0) return;
     const left = (await this.store.summary(0).catch(() => null))?.ready;
-    this.log.info(`outbox: retried queued admin copies: ${tally.sent} sent, ${tally.dead} dead, ${left ?? "?"} still queued`);
+    const why = left && tally.queued ? ` (last error: ${this.lastError})` : "";
+    this.log.info(`outbox: retried queued admin copies: ${tally.sent} sent, ${tally.dead} dead, ${left ?? "?"} still queued${why}`);
   }
 
   /** Retries now and then every OUTBOX_RETRY seconds. */
