@@ -432,7 +432,8 @@ async function quietStart(env: Record<string, string>): Promise<{ wallMs: number
   const mem = sampleMemory(child.pid, 5);
   const code = await child.exited;
   const wallMs = performance.now() - t0;
-  const peakMB = Math.max(mem.stop(), child.proc.resourceUsage()?.maxRSS ?? 0) / MB;
+  // the sampled VmHWM only: ru_maxrss of an exited child can report an earlier, larger child
+  const peakMB = mem.stop() / MB;
   if (code !== 0) throw new Error(`collector.ts --once exited ${code}: ${child.output().slice(-2000)}`);
   return { wallMs, peakMB, output: child.output() };
 }
