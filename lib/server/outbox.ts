@@ -99,7 +99,8 @@ export class Outbox {
         return "dead";
       }
       this.lastError = result.error;
-      await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: new Date(at.getTime() + this.o.retrySeconds * 900) });
+      // due again at once: the next retry round (of this server, or of any server that starts) takes it
+      await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: at });
       return "queued";
     } catch (err) {
       // the claim expires and another attempt follows: never lost, at worst sent twice
