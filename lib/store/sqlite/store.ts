@@ -17,7 +17,7 @@ import { SqliteTickets } from "./tickets";
 import { importLegacy, refuseIfOldVersionRuns, renameLegacy } from "./upgrade";
 import { Writer } from "./writer";
 
-export const DATABASE_FILE = "mailer.db";
+const DATABASE_FILE = "mailer.db";
 const BUSY_TIMEOUT_MS = 10_000;
 /** SQLITE_OPEN_NOFOLLOW: the database file may not be a symlink */
 const OPEN_NOFOLLOW = 0x01000000;
