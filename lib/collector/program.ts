@@ -1,22 +1,23 @@
-// The collector program: configuration, CA, the STATE_DIR lock, the logs read back, then the
-// loop (loop.ts) until stopped or, with --once, one check. Failures to start are MailerErrors;
-// the entry point prints them and exits.
+// The collector program: configuration, CA, the store, LOG_DIR taken (lease + marker), the logs
+// reconciled with their index, then the loop (loop.ts) until stopped or, with --once, one
+// check. Failures to start are MailerErrors; the entry point prints them and exits.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
-import { MailerError, messageOf } from "../shared/errors";
+import { isMailerError, MailerError, messageOf } from "../shared/errors";
 import { isLoopback } from "../shared/net";
 import { describeAuth, openOAuth2, type OAuth2Session } from "../shared/oauth2/session";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals } from "../shared/shutdown";
-import { acquireCollectorLock } from "./checkpoint";
 import { Collector } from "./collector";
 import type { MailboxInfo } from "./imap-mailbox";
-import { readCheckpoint } from "./checkpoint";
 import { MAILBOX, openRemote, type Remote } from "./remote";
 import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop } from "./loop";
+import { takeLogDir, type LogDirOwnership } from "./ownership";
 import { ParsePool } from "./parse-pool";
+import { openStore, type Store } from "../store";
+import { checkpointKey } from "../store/keys";
 
 interface Io {
   out(line: string): void;
@@ -29,37 +30,44 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   const oauth2 = openOAuth2(config);
   const redact = makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets);
   const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
-  const releaseLock = acquireCollectorLock(config.stateDir);
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
   try {
-    const log = await openLog(config.logDir, io);
+    for (const notice of store.notices) io.out(notice);
+    const owner = await takeLogDir(store, config.logDir, config.stateDir);
     try {
-      const remote = openRemote(config, ca, oauth2, flags.debug ? io.err : undefined);
+      const log = await openLog(config.logDir, store, owner, io);
       try {
-        return await watch(config, remote, log, flags, io, o);
+        const remote = openRemote(config, ca, oauth2, flags.debug ? io.err : undefined);
+        try {
+          return await watch(config, remote, store, log, flags, io, o);
+        } finally {
+          remote.close();
+        }
       } finally {
-        remote.close();
+        log.close();
       }
     } finally {
-      log.close();
+      await owner.release();
     }
   } finally {
-    releaseLock();
+    await store.close();
   }
 }
 
-/** Reads both logs back (what is already done) and opens them for append. */
-async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
-  const log = new CollectorLog(logDir);
+/** Opens both logs for append and indexes what a crash left past the indexed offset. */
+async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io: Io): Promise<CollectorLog> {
+  const log = new CollectorLog(logDir, store.collector, owner);
   try {
-    await log.load();
+    await log.open();
   } catch (err) {
+    if (isMailerError(err)) throw err;
     throw new MailerError("local", `cannot read or open the logs in LOG_DIR=${logDir}: ${messageOf(err)} — check that the directory is writable`);
   }
   if (log.badLines > 0) io.err(`note: ${log.badLines} line(s) in the logs are not collector entries (hand edits or a line cut by a crash); ignored.`);
   return log;
 }
 
-async function watch(config: Config, remote: Remote, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+async function watch(config: Config, remote: Remote, store: Store, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
   const { host, port } = remote.endpoint;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
@@ -70,11 +78,15 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
     exit: o.exit,
     log: io.err,
   });
+  const key = checkpointKey(remote.account, config.logDir);
+  // no checkpoint for this mailbox into this LOG_DIR yet: a first run (the note, POP3)
+  const firstRun = !!remote.firstRunNote && !flags.all && !(await hasCheckpointFor(store, key));
   const pool = new ParsePool();
   const collector = new Collector({
-    account: remote.account,
+    key,
     mailboxName: MAILBOX,
-    stateDir: config.stateDir,
+    store: store.collector,
+    tickets: store.tickets,
     log,
     pool,
     all: flags.all,
@@ -91,7 +103,7 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
       out: io.out,
       err: io.err,
       where: { login: config.emailLogin, host, port, mailbox: MAILBOX, protocol: remote.protocol },
-      onReady: (info) => announce(config, remote, info, flags, io),
+      onReady: (info) => announce(config, remote, info, flags, io, firstRun),
     });
   } finally {
     pool.close();
@@ -100,7 +112,7 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
 }
 
 /** The readiness line, and a warning when the mail travels in plain text off this machine. */
-function announce(config: Config, remote: Remote, info: MailboxInfo, flags: CollectorFlags, io: Io): void {
+function announce(config: Config, remote: Remote, info: MailboxInfo, flags: CollectorFlags, io: Io, firstRun: boolean): void {
   const { host, port } = remote.endpoint;
   const { name, tlsPort } = remote.protocol;
   const how = flags.once ? "checking" : "watching";
@@ -111,12 +123,12 @@ function announce(config: Config, remote: Remote, info: MailboxInfo, flags: Coll
   if (!info.tls && !isLoopback(host)) {
     io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set ${name}_SECURE=starttls to require it, or use port ${tlsPort}`);
   }
-  if (remote.firstRunNote && !flags.all && !hasCheckpointFor(config.stateDir, remote.account)) io.out(remote.firstRunNote);
+  if (remote.firstRunNote && firstRun) io.out(remote.firstRunNote);
 }
 
-function hasCheckpointFor(stateDir: string, account: string): boolean {
+async function hasCheckpointFor(store: Store, key: string): Promise<boolean> {
   try {
-    return readCheckpoint(stateDir)?.account === account;
+    return (await store.collector.readCheckpoint(key)) !== null;
   } catch {
     return false;
   }

@@ -4,7 +4,7 @@ import { isLoopback } from "./net";
 import { readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web";
+export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web" | "state";
 
 export interface Endpoint {
   host: string;
@@ -90,6 +90,7 @@ const REQUIRED: Record<Role, string[]> = {
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
   "oauth-login": ["EMAIL_LOGIN"],
   web: [],
+  state: [],
 };
 
 /** Roles that sign in to the mail servers with AUTH_METHOD (OAuth2 replaces EMAIL_PASSWORD there). */
