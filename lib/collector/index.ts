@@ -9,7 +9,7 @@ Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT and appends each new mes
 JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
 or LOG_DIR/error_request.log (everything else, with a reason). Checks every PERIOD_CHECK
 seconds, and at once when new mail arrives if the server offers IDLE. Mail is never marked
-as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
+as read; what is new is tracked by UID in the store in STATE_DIR (bun run state shows it).
 
   --once     run one check and exit (0 = done)
   --all      also take older messages not logged yet (the first run otherwise takes only
