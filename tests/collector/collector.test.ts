@@ -321,3 +321,26 @@ test("a parser that cannot start stops the check (MailerError \"parser\") and lo
   expect(err.message).toMatch(/cannot start/);
   expect(existsSync(join(c.logDir, ERROR_LOG)) ? readFileSync(join(c.logDir, ERROR_LOG), "utf8") : "").toBe("");
 });
+
+test("with the server's ledger in the store, success entries say whether the number was issued here and the mail accepted", async () => {
+  const box = new MemoryMailbox(500);
+  const c = await setup();
+  const holder = { pid: process.pid, host: "h", since: "s" };
+  const issue = () => c.store.tickets.issue({ requester: "p@example.com", adminCopy: (n) => ({ from: "a@x", to: "a@x", subject: n, text: n }), holder, holdMs: 60_000 });
+  // no ticket issued from this store yet: no ledger, no field
+  box.add(msg("[Ticket #10001] Mailer"));
+  await c.collector.check(box);
+  expect(c.success()[0]).not.toHaveProperty("issued");
+  const accepted = await issue();
+  const refused = await issue();
+  await c.store.tickets.release(accepted.copy.id);
+  await c.store.tickets.cancel(refused.copy.id);
+  box.add(msg(`Re: [Ticket #${accepted.ticket}] Mailer`));
+  box.add(msg(`[Ticket #${refused.ticket}] Mailer`));
+  box.add(msg("[Ticket #99999] Mailer", "a forged or mistyped number"));
+  await c.collector.check(box);
+  const later = c.success().slice(1);
+  expect(later.map((e) => [e.ticket, e.issued])).toEqual([[accepted.ticket, true], [refused.ticket, false], ["99999", false]]);
+  // the field sits with the ticket fields
+  expect(Object.keys(later[0]).slice(0, 4)).toEqual(["time", "ticket", "reply", "issued"]);
+});

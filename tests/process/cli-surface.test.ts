@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { baseEnv, REPO } from "../helpers/env";
 
-const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "web.ts", "bench/run.ts"];
+const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "scripts/state.ts", "web.ts", "bench/run.ts"];
 
 /** --help must not start anything: a program that starts a server or the sandbox would still run after this. */
 const PROMPTLY_MS = 5_000;
