@@ -1,16 +1,17 @@
 // Planning one check: which UIDs to take, from where. What is new is IMAP UIDs under one
 // UIDVALIDITY, never the \Seen flag (except to pick the starting point when there is neither a
-// checkpoint nor a log). The plan is written to the checkpoint before any work, so a crash
-// from here on leaves the work listed as pending (README "How it decides what is new").
-import { MailerError, messageOf } from "../shared/errors";
-import { readCheckpoint, writeCheckpoint, type Checkpoint } from "./checkpoint";
+// checkpoint nor a log). The plan is written to the checkpoint (in the store) before any work,
+// so a crash from here on leaves the work listed as pending (README "How it decides what is new").
+import type { CheckpointRecord, CollectorStore } from "../store/types";
+import { localError } from "./group-commit";
 import type { Mailbox } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
 
 export interface PlanOptions {
-  account: string;
+  /** the checkpoint's key: this mailbox into this LOG_DIR (lib/store/keys.ts) */
+  key: string;
   mailboxName: string;
-  stateDir: string;
+  store: CollectorStore;
   log: CollectorLog;
   /** --all: take every message not logged yet */
   all: boolean;
@@ -22,7 +23,7 @@ export interface CheckPlan {
   /** UIDs to fetch, ascending, none of them in the log yet */
   work: number[];
   /** the checkpoint as written for this check; group commit keeps it up to date */
-  state: Checkpoint;
+  state: CheckpointRecord;
 }
 
 /** Where a check starts: everything above `lastUid`, plus `pending`. */
@@ -34,29 +35,34 @@ interface Start {
 
 export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<CheckPlan> {
   const { uidValidity: uv } = await mailbox.open();
-  let cp = readCheckpointLocal(o.stateDir);
-  if (cp && cp.account !== o.account) cp = null;
+  const cp = await o.store.readCheckpoint(o.key).catch((err) => Promise.reject(localError(err, "read the checkpoint", "STATE_DIR")));
   const start = await startingPoint(mailbox, o, uv, cp);
   const fresh = await mailbox.search({ above: start.lastUid });
   const top = Math.max(start.lastUid, maxOf(fresh));
-  const work = union(start.pending, fresh).filter((uid) => !o.log.has(uv, uid));
-  const state: Checkpoint = { account: o.account, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0 };
-  if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) saveCheckpoint(o.stateDir, state);
+  const candidates = union(start.pending, fresh);
+  const logged = await o.log.logged(uv, candidates);
+  const work = candidates.filter((uid) => !logged.has(uid));
+  const extra = cp?.uidValidity === uv && cp.extra ? { extra: cp.extra } : {};
+  const state: CheckpointRecord = { key: o.key, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0, ...extra };
+  if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) {
+    await o.log.commit(state);
+  }
   return { uidValidity: uv, work, state };
 }
 
-async function startingPoint(mailbox: Mailbox, o: PlanOptions, uv: number, cp: Checkpoint | null): Promise<Start> {
+async function startingPoint(mailbox: Mailbox, o: PlanOptions, uv: number, cp: CheckpointRecord | null): Promise<Start> {
   if (cp && cp.uidValidity === uv) return await resume(mailbox, o, cp);
   if (cp) return await rescan(mailbox, o, cp.uidValidity, uv);
   // no checkpoint, but the log knows this mailbox: carry on after what it holds
-  if (o.log.maxUid(uv) > 0 && !o.all) return { lastUid: o.log.maxUid(uv), pending: [], dedupeUpTo: 0 };
+  const inLog = await o.log.maxUid(uv);
+  if (inLog > 0 && !o.all) return { lastUid: inLog, pending: [], dedupeUpTo: 0 };
   return await firstRun(mailbox, o);
 }
 
 /** The same mailbox as last time. A checkpoint that lags behind the log (kill -9 between append
  *  and checkpoint write) is harmless: everything above lastUid and everything pending is looked
  *  at again, and whatever the log already holds for this UIDVALIDITY is skipped by UID. */
-async function resume(mailbox: Mailbox, o: PlanOptions, cp: Checkpoint): Promise<Start> {
+async function resume(mailbox: Mailbox, o: PlanOptions, cp: CheckpointRecord): Promise<Start> {
   if (!o.all) return { lastUid: cp.lastUid, pending: cp.pending, dedupeUpTo: cp.dedupeUpTo };
   const all = await mailbox.search({ all: true });
   return {
@@ -91,23 +97,6 @@ async function firstRun(mailbox: Mailbox, o: PlanOptions): Promise<Start> {
       `(of ${all.length}). From now on every new message counts, read or not; --all takes the older ones too.`,
   );
   return { lastUid, pending, dedupeUpTo: lastUid };
-}
-
-/** An unreadable checkpoint while working stops the collector like any local failure. */
-function readCheckpointLocal(stateDir: string): Checkpoint | null {
-  try {
-    return readCheckpoint(stateDir);
-  } catch (err) {
-    throw new MailerError("local", messageOf(err));
-  }
-}
-
-function saveCheckpoint(stateDir: string, state: Checkpoint): void {
-  try {
-    writeCheckpoint(stateDir, state);
-  } catch (err) {
-    throw new MailerError("local", `cannot write the checkpoint in STATE_DIR=${stateDir}: ${messageOf(err)} — check free space and permissions`);
-  }
 }
 
 function maxOf(values: number[]): number {

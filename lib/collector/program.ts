@@ -1,19 +1,22 @@
-// The collector program: configuration, CA, the STATE_DIR lock, the logs read back, then the
+// The collector program: configuration, CA, the store, LOG_DIR taken (lease + marker), the logs
+// reconciled with their index, then the
 // loop (loop.ts) until stopped or, with --once, one check. Failures to start are MailerErrors;
 // the entry point prints them and exits.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
-import { MailerError, messageOf } from "../shared/errors";
+import { isMailerError, MailerError, messageOf } from "../shared/errors";
 import { isLoopback } from "../shared/net";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals } from "../shared/shutdown";
-import { acquireCollectorLock } from "./checkpoint";
 import { Collector } from "./collector";
 import { ImapMailbox, type MailboxInfo } from "./imap-mailbox";
 import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop } from "./loop";
+import { takeLogDir, type LogDirOwnership } from "./ownership";
 import { ParsePool } from "./parse-pool";
+import { openStore, type Store } from "../store";
+import { checkpointKey } from "../store/keys";
 
 const MAILBOX = "INBOX";
 
@@ -27,32 +30,39 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   const ca = loadCaOrThrow(config, "collector");
   const redact = makeRedactor(config.emailLogin, config.emailPassword);
   const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
-  const releaseLock = acquireCollectorLock(config.stateDir);
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
   try {
-    const log = await openLog(config.logDir, io);
+    for (const notice of store.notices) io.out(notice);
+    const owner = await takeLogDir(store, config.logDir, config.stateDir);
     try {
-      return await watch(config, ca, log, flags, io, o);
+      const log = await openLog(config.logDir, store, owner, io);
+      try {
+        return await watch(config, ca, store, log, flags, io, o);
+      } finally {
+        log.close();
+      }
     } finally {
-      log.close();
+      await owner.release();
     }
   } finally {
-    releaseLock();
+    await store.close();
   }
 }
 
-/** Reads both logs back (what is already done) and opens them for append. */
-async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
-  const log = new CollectorLog(logDir);
+/** Opens both logs for append and indexes what a crash left past the indexed offset. */
+async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io: Io): Promise<CollectorLog> {
+  const log = new CollectorLog(logDir, store.collector, owner);
   try {
-    await log.load();
+    await log.open();
   } catch (err) {
+    if (isMailerError(err)) throw err;
     throw new MailerError("local", `cannot read or open the logs in LOG_DIR=${logDir}: ${messageOf(err)} — check that the directory is writable`);
   }
   if (log.badLines > 0) io.err(`note: ${log.badLines} line(s) in the logs are not collector entries (hand edits or a line cut by a crash); ignored.`);
   return log;
 }
 
-async function watch(config: Config, ca: string[] | undefined, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+async function watch(config: Config, ca: string[] | undefined, store: Store, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
   const { host, port } = config.imap;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
@@ -65,9 +75,10 @@ async function watch(config: Config, ca: string[] | undefined, log: CollectorLog
   });
   const pool = new ParsePool();
   const collector = new Collector({
-    account: `${config.emailLogin}@${host}:${port}/${MAILBOX}`,
+    key: checkpointKey(`${config.emailLogin}@${host}:${port}/${MAILBOX}`, config.logDir),
     mailboxName: MAILBOX,
-    stateDir: config.stateDir,
+    store: store.collector,
+    tickets: store.tickets,
     log,
     pool,
     all: flags.all,

@@ -1,10 +1,10 @@
-// The server as a program (README "Running it", "The server"): reads the configuration, takes
-// STATE_DIR, wires the sender, the outbox, the ticket service and the TCP listener together,
+// The server as a program (README "Running it", "The server"): reads the configuration, opens
+// the store, wires the sender, the outbox, the ticket service and the TCP listener together,
 // prints one line per request, and stops cleanly on a signal. Start-up failures are thrown as
 // MailerErrors; runCommand prints them and the entry point exits with their code.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
-import { EXIT, isMailerError, MailerError, messageOf } from "../shared/errors";
+import { EXIT, MailerError } from "../shared/errors";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals, type StopSignal } from "../shared/shutdown";
 import type { Reply } from "../wire/protocol";
@@ -14,7 +14,7 @@ import { RateLimiter } from "./rate-limit";
 import { NodemailerSender } from "./smtp";
 import { TcpServer, type Peer } from "./tcp-server";
 import { TicketService, type Outcome } from "./ticket-service";
-import { acquireStateLock, TicketAllocator } from "./tickets";
+import { openStore, type Store } from "../store";
 
 export interface ServerFlags {
   debug: boolean;
@@ -35,8 +35,7 @@ interface Running {
   tcp: TcpServer;
   outbox: Outbox;
   sender: NodemailerSender;
-  tickets: TicketAllocator;
-  releaseLock: () => void;
+  store: Store;
 }
 
 /** Starts the server; resolves to the exit code once a stop signal has stopped it. */
@@ -44,7 +43,8 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const config = loadConfigOrThrow("server");
   const ca = loadCaOrThrow(config, "server");
   const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword));
-  const { tickets, releaseLock } = openState(config.stateDir);
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  for (const notice of store.notices) log.info(notice);
   const sender = new NodemailerSender({
     smtp: config.smtp,
     login: config.emailLogin,
@@ -55,11 +55,18 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     redact: log.redact,
     debugLog: flags.debug ? (line) => console.error(line) : undefined,
   });
-  const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
-  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, releaseLock);
-  announce(config, tcp, outbox, log);
-  outbox.start(config.outboxRetry);
-  const running: Running = { config, log, tcp, outbox, sender, tickets, releaseLock };
+  // a send is bounded by a few SMTP_TIMEOUT steps; a copy is protected for well beyond that
+  const outbox = new Outbox(store.tickets, sender, log, { claimMs: 10 * config.smtpTimeout * 1000, retrySeconds: config.outboxRetry });
+  let tcp: TcpServer;
+  try {
+    tcp = listen(config, ticketService(config, sender, outbox, log), log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  await announce(config, tcp, outbox, store, log);
+  outbox.start();
+  const running: Running = { config, log, tcp, outbox, sender, store };
   return await new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
@@ -79,35 +86,12 @@ function serverLog(redact: (text: string) => string): ServerLog {
   };
 }
 
-/** One server per STATE_DIR (the lock), and the ticket numbers kept there. */
-function openState(stateDir: string): { tickets: TicketAllocator; releaseLock: () => void } {
-  let releaseLock: (() => void) | undefined;
-  try {
-    releaseLock = acquireStateLock(stateDir);
-    return { tickets: new TicketAllocator(stateDir), releaseLock };
-  } catch (err) {
-    releaseLock?.();
-    if (isMailerError(err, "state")) throw new MailerError("state", `server: cannot start: ${err.message}`, { cause: err });
-    throw new MailerError("state", `server: cannot use STATE_DIR=${stateDir}: ${messageOf(err)} — check that it is a writable directory`, { cause: err });
-  }
-}
-
-function openOutbox(stateDir: string, sender: NodemailerSender, log: ServerLog, releaseLock: () => void): Outbox {
-  try {
-    return Outbox.open(stateDir, sender, log);
-  } catch (err) {
-    releaseLock();
-    throw new MailerError("state", `server: cannot open the outbox in STATE_DIR=${stateDir}: ${messageOf(err)}`, { cause: err });
-  }
-}
-
-function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, tickets: TicketAllocator, log: ServerLog): TicketService {
+function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, log: ServerLog): TicketService {
   return new TicketService({
     adminEmail: config.adminEmail,
     maxMessageChars: config.maxMessageChars,
     sender,
     outbox,
-    issueTicket: () => tickets.issue(),
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
     logError: log.error,
@@ -115,7 +99,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
 }
 
 /** Binds SERVER_HOST:SERVER_PORT; every request is answered by the service and logged. */
-function listen(config: Config, service: TicketService, log: ServerLog, releaseLock: () => void): TcpServer {
+function listen(config: Config, service: TicketService, log: ServerLog): TcpServer {
   const tcp = new TcpServer({
     host: config.serverHost,
     port: config.serverPort,
@@ -134,7 +118,6 @@ function listen(config: Config, service: TicketService, log: ServerLog, releaseL
     tcp.start();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    releaseLock();
     const why = e.code === "EADDRINUSE" ? "the address is already in use (another server on that port?)" : e.code === "EADDRNOTAVAIL" ? "this machine has no such address" : e.message;
     throw new MailerError("config", `server: cannot listen on ${config.serverHost}:${config.serverPort}: ${why} — change SERVER_HOST/SERVER_PORT or stop the other program`, { cause: err });
   }
@@ -149,27 +132,25 @@ function logRequest(log: ServerLog, peer: Peer, reply: Reply, outcome?: Outcome,
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
-function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
+async function announce(config: Config, tcp: TcpServer, outbox: Outbox, store: Store, log: ServerLog): Promise<void> {
+  const recovered = await outbox.recover();
+  const summary = await outbox.summary();
   console.log(readinessLine(config, tcp.port));
   const warning = exposureWarning(config);
   if (warning) console.error(warning);
-  for (const dead of outbox.deadLetters) {
-    console.error(`WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`);
+  for (const dead of summary.deadLetters) {
+    console.error(`WARNING: dead letter in ${store.description}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.lastError}) — it is not retried; \`bun run state --requeue ${dead.ticket}\` sends it again`);
   }
-  if (outbox.pending.length) log.info(`outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`);
+  const queued = summary.ready + summary.held + summary.sending;
+  if (queued) log.info(`outbox: ${queued} admin copies queued${recovered ? ` (${recovered} left by a server that stopped)` : ""}; retrying now and every ${config.outboxRetry} s`);
 }
 
-/** The clean stop: requests in flight answered, the outbox settled, unused numbers given back. */
+/** The clean stop: requests in flight answered, the outbox settled, the store closed. */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
   r.log.info(`${signal}: no new connections; answering the requests in flight`);
   await r.tcp.stop((2 * r.config.smtpTimeout + 5) * 1000);
   await r.outbox.stop();
   await r.sender.close();
-  try {
-    r.tickets.close();
-  } catch (err) {
-    r.log.error(`could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
-  }
-  r.releaseLock();
+  await r.store.close();
   r.log.info("stopped");
 }

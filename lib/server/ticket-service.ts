@@ -2,6 +2,7 @@
 // user's message → the admin's copy. Transport-agnostic: the TCP server feeds it lines, tests
 // feed it directly, and the mail goes through the MailSender interface.
 import type { DeliveryOutcome, Outbox } from "./outbox";
+import { StoreError, type IssuedTicket } from "../store/types";
 import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
@@ -13,7 +14,6 @@ export interface TicketServiceDeps {
   maxMessageChars: number;
   sender: MailSender;
   outbox: Outbox;
-  issueTicket: () => string;
   perClient: RateLimiter;
   perRecipient: RateLimiter;
   /** loud problems (e.g. a disk error while queueing) */
@@ -55,31 +55,28 @@ export class TicketService {
     const limited = this.rateLimited(clientIp, email.value);
     if (limited) return limited;
 
-    const ticket = this.d.issueTicket();
-    const subject = formatSubject(ticket);
     const text = message.value;
-    const adminCopy = { from: this.d.adminEmail, to: this.d.adminEmail, replyTo: email.value.asciiAddress, subject, text };
-    // The admin's copy is queued durably, held, BEFORE the person's mail goes out: a crash after
-    // the SMTP server accepted the person's mail can then never lose the admin's copy.
-    let id: string;
+    const requester = email.value.asciiAddress;
+    // The number and the admin's copy, held, in one durable transaction BEFORE the person's mail
+    // goes out: a crash after the SMTP server accepted the person's mail can never lose the copy.
+    let issued: IssuedTicket;
     try {
-      id = await this.d.outbox.enqueue(ticket, adminCopy, { held: true });
+      issued = await this.d.outbox.issue(requester, (ticket) => ({ from: this.d.adminEmail, to: this.d.adminEmail, replyTo: requester, subject: formatSubject(ticket), text }));
     } catch (err) {
-      this.d.logError(`outbox: cannot queue the admin copy of ticket ${ticket}: ${(err as Error).message} — refusing the request, nothing was sent`);
-      return {
-        reply: errorReply("INTERNAL", "the server cannot write its outbox (a disk problem on the server), so nothing was sent — try again later; the administrator has been told"),
-      };
+      this.d.logError(`cannot issue a ticket: ${(err as Error).message} — refusing the request, nothing was sent`);
+      const why = err instanceof StoreError && err.code === "exhausted" ? "the server has no ticket numbers left" : "the server cannot write its outbox (a disk problem on the server)";
+      return { reply: errorReply("INTERNAL", `${why}, so nothing was sent — try again later; the administrator has been told`) };
     }
-    const sent = await this.d.sender.send({ from: this.d.adminEmail, to: email.value.asciiAddress, subject, text });
+    const { ticket, copy } = issued;
+    const sent = await this.d.sender.send({ from: this.d.adminEmail, to: requester, subject: copy.mail.subject, text });
     if (!sent.ok) {
       // The admin gets nothing: no ticket exists for the person.
-      this.cancelQuietly(id, ticket);
+      await this.cancelQuietly(copy.id, ticket);
       return {
         reply: errorReply("MAIL_FAILED", `your message was not sent: ${sent.error}`, sent.kind === "recipient" ? { field: "email" } : {}),
       };
     }
-    this.d.outbox.release(id);
-    const admin = await this.d.outbox.deliver(id);
+    const admin = await this.releaseQuietly(copy.id, ticket);
     return { reply: { status: "OK", ticket }, ticket, admin };
   }
 
@@ -111,12 +108,23 @@ export class TicketService {
     return null;
   }
 
-  private cancelQuietly(id: string, ticket: string): void {
+  private async cancelQuietly(id: string, ticket: string): Promise<void> {
     try {
-      this.d.outbox.cancel(id);
+      await this.d.outbox.cancel(id);
     } catch (err) {
-      // Worst case after a restart: the admin hears of a request whose mail failed.
+      // Worst case: the hold expires and the admin hears of a request whose mail failed.
       this.d.logError(`outbox: cannot cancel the held admin copy of ticket ${ticket}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The person has the mail, so the reply is OK whatever happens to the copy: it stays held
+   *  in the store, and is delivered once its hold expires. */
+  private async releaseQuietly(id: string, ticket: string): Promise<DeliveryOutcome> {
+    try {
+      return await this.d.outbox.release(id);
+    } catch (err) {
+      this.d.logError(`outbox: cannot release the admin copy of ticket ${ticket}: ${(err as Error).message} — it is delivered when its hold expires`);
+      return "queued";
     }
   }
 }

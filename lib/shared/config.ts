@@ -2,7 +2,7 @@
 // sees every missing or malformed key at once (exit code 2), never one at a time.
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox";
+export type Role = "server" | "client" | "collector" | "sandbox" | "state";
 
 export interface Endpoint {
   host: string;
@@ -46,6 +46,7 @@ const REQUIRED: Record<Role, string[]> = {
   client: [],
   collector: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "PERIOD_CHECK"],
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
+  state: [],
 };
 
 class Reader {

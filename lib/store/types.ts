@@ -118,8 +118,9 @@ export interface TicketStore {
   /** One transaction: the next number, its ledger row and its admin copy, held. Refuses
    *  (StoreError "exhausted") long before the numbers leave the safe-integer range. */
   issue(req: IssueRequest): Promise<IssuedTicket>;
-  /** The person's mail was accepted: the copy becomes ready, the ledger says accepted. */
-  release(copyId: string): Promise<void>;
+  /** The person's mail was accepted: the ledger says accepted and the copy becomes ready —
+   *  or, with `claimFor`, is claimed by that holder in the same transaction (resolves to it). */
+  release(copyId: string, claimFor?: Omit<ClaimRequest, "ids" | "limit">): Promise<OutboxCopy | null>;
   /** The person's mail was refused: the copy is cancelled for good, the ledger says refused. */
   cancel(copyId: string): Promise<void>;
   /** Atomically claims copies that are due: ready with nextAttemptAt ≤ now, or held/sending
@@ -137,8 +138,10 @@ export interface TicketStore {
   stats(since: Date): Promise<TicketStats>;
   /** The ledger rows of these numbers (missing numbers were never issued here). */
   ledger(tickets: string[]): Promise<Map<string, LedgerEntry>>;
-  /** Whether this store has a ledger worth consulting: a server has issued from it. */
-  hasLedger(): Promise<boolean>;
+  /** The first number the ledger covers — numbers below it were issued before the ledger
+   *  existed (an imported STATE_DIR) — or null when no ticket was ever issued from this store
+   *  (the server keeps its state elsewhere): then the ledger cannot say anything. */
+  ledgerStart(): Promise<string | null>;
 }
 
 // ---------------------------------------------------------------- rate limits (optional)
