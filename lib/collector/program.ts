@@ -30,7 +30,7 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   const ca = loadCaOrThrow(config, "collector");
   const redact = makeRedactor(config.emailLogin, config.emailPassword);
   const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
-  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-collector" });
   try {
     for (const notice of store.notices) io.out(notice);
     const owner = await takeLogDir(store, config.logDir, config.stateDir);

@@ -43,7 +43,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const config = loadConfigOrThrow("server");
   const ca = loadCaOrThrow(config, "server");
   const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword));
-  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-server" });
   for (const notice of store.notices) log.info(notice);
   const sender = new NodemailerSender({
     smtp: config.smtp,
@@ -59,7 +59,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const outbox = new Outbox(store.tickets, sender, log, { claimMs: 10 * config.smtpTimeout * 1000, retrySeconds: config.outboxRetry });
   let tcp: TcpServer;
   try {
-    tcp = listen(config, ticketService(config, sender, outbox, log), log);
+    tcp = listen(config, ticketService(config, sender, outbox, store, log), log);
   } catch (err) {
     await store.close();
     throw err;
@@ -86,7 +86,7 @@ function serverLog(redact: (text: string) => string): ServerLog {
   };
 }
 
-function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, log: ServerLog): TicketService {
+function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, store: Store, log: ServerLog): TicketService {
   return new TicketService({
     adminEmail: config.adminEmail,
     maxMessageChars: config.maxMessageChars,
@@ -94,6 +94,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     outbox,
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
+    sharedRates: store.rates,
     logError: log.error,
   });
 }
@@ -106,6 +107,7 @@ function listen(config: Config, service: TicketService, log: ServerLog): TcpServ
     maxRequestBytes: config.maxRequestBytes,
     idleTimeoutSec: config.idleTimeout,
     maxConnections: config.maxConnections,
+    proxyProtocol: config.proxyProtocol,
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);

@@ -17,6 +17,8 @@ export interface TcpServerOptions extends Pick<ConnectionOptions, "handle" | "on
   sweepMs?: number;
   /** Requests in flight on one connection before reading from it pauses (pipelining clients). */
   maxInFlightPerConnection?: number;
+  /** PROXY_PROTOCOL=on: each connection starts with a PROXY v2 header (haproxy send-proxy-v2) */
+  proxyProtocol?: boolean;
 }
 
 type Sock = Socket<Connection>;
@@ -37,6 +39,7 @@ export class TcpServer {
       handle: o.handle,
       onLocalReply: o.onLocalReply,
       onGone: (conn) => this.release(conn),
+      proxyProtocol: o.proxyProtocol,
     };
   }
 

@@ -2,7 +2,7 @@
 // user's message → the admin's copy. Transport-agnostic: the TCP server feeds it lines, tests
 // feed it directly, and the mail goes through the MailSender interface.
 import type { DeliveryOutcome, Outbox } from "./outbox";
-import { StoreError, type IssuedTicket } from "../store/types";
+import { StoreError, type IssuedTicket, type RateStore } from "../store/types";
 import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { MailSender } from "./smtp";
@@ -16,6 +16,8 @@ export interface TicketServiceDeps {
   outbox: Outbox;
   perClient: RateLimiter;
   perRecipient: RateLimiter;
+  /** the store's shared counts (several servers on one PostgreSQL); the limits above say how many */
+  sharedRates?: RateStore;
   /** loud problems (e.g. a disk error while queueing) */
   logError: (line: string) => void;
 }
@@ -25,6 +27,12 @@ export interface Outcome {
   /** for the one-line request log: never message text */
   ticket?: string;
   admin?: DeliveryOutcome;
+}
+
+/** Which limit is full, and whole seconds until it has room. */
+interface Full {
+  which: "client" | "recipient";
+  retryAfter: number;
 }
 
 function plural(n: number, word: string): string {
@@ -52,7 +60,7 @@ export class TicketService {
     const message = validateMessage(parsed.request.message, this.d.maxMessageChars);
     if (!message.ok) return { reply: errorReply(message.code, message.error, { field: "message" }) };
 
-    const limited = this.rateLimited(clientIp, email.value);
+    const limited = await this.rateLimited(clientIp, email.value);
     if (limited) return limited;
 
     const text = message.value;
@@ -81,31 +89,48 @@ export class TicketService {
   }
 
   /** Rate limits count requests that reach the mail step; both are checked before either counts. */
-  private rateLimited(clientIp: string, email: ValidEmail): Outcome | null {
+  private async rateLimited(clientIp: string, email: ValidEmail): Promise<Outcome | null> {
     const recipientKey = email.asciiAddress.toLowerCase();
+    let full: Full | null;
+    try {
+      full = this.d.sharedRates ? await this.sharedFull(clientIp, recipientKey) : this.localFull(clientIp, recipientKey);
+    } catch (err) {
+      this.d.logError(`cannot count the rate limits: ${(err as Error).message} — refusing the request, nothing was sent`);
+      return { reply: errorReply("INTERNAL", "the server cannot reach its database, so nothing was sent — try again later; the administrator has been told") };
+    }
+    if (!full) return null;
+    const wait = plural(full.retryAfter, "second");
+    if (full.which === "client") {
+      const limit = plural(this.d.perClient.limit, "ticket");
+      return { reply: errorReply("RATE_LIMITED", `too many tickets from your address ${clientIp} (limit ${limit} per minute) — try again in ${wait}`, { retryAfter: full.retryAfter }) };
+    }
+    const limit = plural(this.d.perRecipient.limit, "ticket");
+    return {
+      reply: errorReply("RATE_LIMITED", `too many tickets for ${email.address} (limit ${limit} per hour per address) — try again in ${wait}`, { field: "email", retryAfter: full.retryAfter }),
+    };
+  }
+
+  /** This process's own counts (one server, or an engine without shared limits). */
+  private localFull(clientIp: string, recipientKey: string): Full | null {
     const byClient = this.d.perClient.check(clientIp);
-    if (!byClient.ok) {
-      return {
-        reply: errorReply(
-          "RATE_LIMITED",
-          `too many tickets from your address ${clientIp} (limit ${plural(this.d.perClient.limit, "ticket")} per minute) — try again in ${plural(byClient.retryAfter, "second")}`,
-          { retryAfter: byClient.retryAfter },
-        ),
-      };
-    }
+    if (!byClient.ok) return { which: "client", retryAfter: byClient.retryAfter };
     const byRecipient = this.d.perRecipient.check(recipientKey);
-    if (!byRecipient.ok) {
-      return {
-        reply: errorReply(
-          "RATE_LIMITED",
-          `too many tickets for ${email.address} (limit ${plural(this.d.perRecipient.limit, "ticket")} per hour per address) — try again in ${plural(byRecipient.retryAfter, "second")}`,
-          { field: "email", retryAfter: byRecipient.retryAfter },
-        ),
-      };
-    }
+    if (!byRecipient.ok) return { which: "recipient", retryAfter: byRecipient.retryAfter };
     this.d.perClient.record(clientIp);
     this.d.perRecipient.record(recipientKey);
     return null;
+  }
+
+  /** Counts shared by every server of the store: a client cannot multiply its quota by
+   *  reaching several of them. */
+  private async sharedFull(clientIp: string, recipientKey: string): Promise<Full | null> {
+    const limits = [
+      { which: "client" as const, limiter: this.d.perClient, key: `client ${clientIp}` },
+      { which: "recipient" as const, limiter: this.d.perRecipient, key: `recipient ${recipientKey}` },
+    ].filter((l) => l.limiter.enabled);
+    if (limits.length === 0) return null;
+    const r = await this.d.sharedRates!.hit(limits.map((l) => ({ key: l.key, limit: l.limiter.limit, windowMs: l.limiter.windowMs })));
+    return r.ok ? null : { which: limits[r.index]!.which, retryAfter: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
   }
 
   private async cancelQuietly(id: string, ticket: string): Promise<void> {

@@ -27,10 +27,10 @@ export async function runState(line: CommandLine, out: (text: string) => void = 
   const config = loadConfigOrThrow("state");
   const requeue = line.values.requeue as string | undefined;
   if (requeue !== undefined && !/^\d{5,}$/.test(requeue)) throw new MailerError("usage", `--requeue needs a ticket number (at least 5 digits), got ${JSON.stringify(requeue)}`);
-  if (!existsSync(config.stateDir)) throw new MailerError("state", `STATE_DIR=${config.stateDir} does not exist — no server or collector has run with it yet`);
+  if (!config.stateDatabaseUrl && !existsSync(config.stateDir)) throw new MailerError("state", `STATE_DIR=${config.stateDir} does not exist — no server or collector has run with it yet`);
   const { openStore } = await import("./index");
   const { gatherReport, renderReport } = await import("./report");
-  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-state" });
   try {
     for (const notice of store.notices) out(notice);
     if (requeue !== undefined) {

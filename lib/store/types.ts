@@ -309,5 +309,9 @@ export interface OpenStoreOptions {
   stateDir: string;
   /** LOG_DIR: an imported collector checkpoint (old STATE_DIR) is kept under it */
   logDir: string;
+  /** STATE_DATABASE_URL: PostgreSQL (lib/store/postgres/) instead of SQLite in STATE_DIR */
+  databaseUrl?: string | null;
+  /** which program, for the database's session list ("mailer-server") */
+  application?: string;
   now?: () => Date;
 }
