@@ -5,8 +5,9 @@
 // died is due again once its claim runs out, and is delivered by whichever server looks next.
 //
 // The admin's copy carries its ticket number (subject, Message-ID), which is known only inside
-// the statement: it is built with a random placeholder for the number, which the statement
-// replaces — a placeholder nobody can put in a message, since it is new for every ticket.
+// the statement: it is built with a placeholder for the number — 40 random digits, so that it
+// passes for a ticket number where one is checked — which the statement replaces; nobody can
+// put it in a message, since it is new for every ticket.
 import type { SQL } from "bun";
 import type { ClaimRequest, DeliveryRecord, Holder, IssuedTicket, IssueRequest, LedgerEntry, OutboxCopy, OutboxSummary, TicketStats, TicketStore } from "../types";
 import { isConnectionError, op, storeError } from "./connect";
@@ -46,7 +47,7 @@ export class PgTickets implements TicketStore {
     const now = req.now ?? new Date();
     const at = now.toISOString();
     const id = crypto.randomUUID();
-    const mark = `#${crypto.randomUUID()}#`;
+    const mark = placeholder();
     const built = req.adminCopy(mark);
     const mail = { ...built, messageId: built.messageId ?? `<ticket-${mark}.${this.storeId.slice(0, 8)}@mailer>`, date: built.date ?? at };
     const params = [id, req.requester, at, JSON.stringify(mail), mark, now.getTime(), JSON.stringify(req.holder), now.getTime() + req.holdMs];
@@ -206,6 +207,10 @@ export class PgTickets implements TicketStore {
   close(): void {
     this.orphans.stop();
   }
+}
+
+function placeholder(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(40)), (b) => String(b % 10)).join("").replace(/^0/, "9");
 }
 
 function toCopy(r: CopyRow): OutboxCopy {
