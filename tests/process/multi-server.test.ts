@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import type { Store } from "../../lib/store/types";
 import { encodeProxyV2 } from "../../lib/server/proxy-protocol";
-import { freePort, tempDir } from "../helpers/env";
-import { ADMIN, startServer, type Running } from "../helpers/hardening";
+import { freePort, runEntry, tempDir } from "../helpers/env";
+import { ADMIN, serverEnv, startServer, type Running } from "../helpers/hardening";
 import { dropDatabase, freshDatabase, requirePgstack, startHaproxy, type Haproxy } from "../helpers/pgstack";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 import { runTicketLoad, type LoadResult } from "../helpers/ticket-load";
@@ -142,5 +142,24 @@ describe.skipIf(!pg)("several servers on one PostgreSQL behind haproxy", () => {
     // the servers counted the address from the PROXY header, not the connection's
     expect(three.map((s) => s.output()).join("")).toContain("198.51.100.20:40000 ERROR RATE_LIMITED");
     for (const s of three) await s.stop();
+  }, 60_000);
+
+  test("a database that cannot be used stops the server at start with a clear error: exit 3 unreachable, exit 2 login refused or bad settings", async () => {
+    const dir = tempDir("mailer-pgerr-");
+    cleanups.push(dir.cleanup);
+    const down = new URL(url);
+    down.port = String(freePort());
+    const badLogin = new URL(url);
+    badLogin.password = "not-the-password";
+    const run = (extra: Record<string, string>) => runEntry("server.ts", [], serverEnv(sink.port, dir.path, "pw", extra));
+    const unreachable = await run({ STATE_DATABASE_URL: down.toString() });
+    expect([unreachable.code, unreachable.stderr]).toEqual([3, expect.stringContaining("cannot reach the PostgreSQL database")]);
+    const refused = await run({ STATE_DATABASE_URL: badLogin.toString() });
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining("refused the login")]);
+    expect(refused.stderr).not.toContain("not-the-password");
+    const settings = await run({ STATE_DATABASE_URL: "mysql://x@y/z", PROXY_PROTOCOL: "maybe" });
+    expect(settings.code).toBe(2);
+    expect(settings.stderr).toContain("STATE_DATABASE_URL is not valid");
+    expect(settings.stderr).toContain('PROXY_PROTOCOL="maybe" is not valid');
   }, 60_000);
 });
