@@ -82,10 +82,12 @@ export async function dropDatabase(env: PgstackEnv, url: string): Promise<void> 
   }
 }
 
-/** Fast shutdown and start of the whole cluster (sessions cut); throws with the script's output on failure. */
-export function restartPostgres(env: PgstackEnv): void {
-  const p = Bun.spawnSync(["bash", PGSTACK_SCRIPT, "restart", env.dir], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`pgstack.sh restart failed: ${p.stdout}${p.stderr}`);
+/** Fast shutdown and start of the whole cluster (sessions cut), without blocking the caller's
+ *  event loop (the load goes on meanwhile); throws with the script's output on failure. */
+export async function restartPostgres(env: PgstackEnv): Promise<void> {
+  const p = Bun.spawn(["bash", PGSTACK_SCRIPT, "restart", env.dir], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`pgstack.sh restart failed: ${out}${err}`);
 }
 
 export interface Haproxy {
