@@ -72,7 +72,7 @@ export class TicketService {
       issued = await this.d.outbox.issue(requester, (ticket) => ({ from: this.d.adminEmail, to: this.d.adminEmail, replyTo: requester, subject: formatSubject(ticket), text }));
     } catch (err) {
       this.d.logError(`cannot issue a ticket: ${(err as Error).message} — refusing the request, nothing was sent`);
-      const why = err instanceof StoreError && err.code === "exhausted" ? "the server has no ticket numbers left" : "the server cannot record the ticket (a problem with its disk or database)";
+      const why = err instanceof StoreError && err.code === "exhausted" ? "the server has no ticket numbers left" : "the server cannot write its outbox (a problem with its disk or database)";
       return { reply: errorReply("INTERNAL", `${why}, so nothing was sent — try again later; the administrator has been told`) };
     }
     const { ticket, copy } = issued;
