@@ -13,7 +13,8 @@ export function ensurePrivateDir(dir: string, key: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new MailerError("state", `cannot create ${key}=${dir}: ${(err as Error).message} — create it, or choose another directory`);
+    // not unsafe, only unusable (a file in the way, no permission): the machine's problem, exit 1
+    throw new MailerError("local", `cannot create ${key}=${dir}: ${(err as Error).message} — check that ${key} is a writable directory, or choose another`);
   }
   checkDirSafe(dir, key);
 }

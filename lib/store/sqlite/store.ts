@@ -42,6 +42,24 @@ export function openSqliteStore(o: OpenStoreOptions): Store {
   }
 }
 
+/**
+ * Retries `fn` while SQLite answers SQLITE_BUSY without waiting: switching a new database to
+ * WAL and the first transaction after it can be refused at once (no busy handler on those
+ * paths) when several processes open one new STATE_DIR at the same moment.
+ */
+function whileBusy<T>(fn: () => T): T {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = String((err as { code?: string }).code ?? "");
+      if (!code.startsWith("SQLITE_BUSY") || Date.now() > deadline) throw err;
+      Bun.sleepSync(5 + Math.random() * 20);
+    }
+  }
+}
+
 function createIfAbsent(path: string): void {
   try {
     closeSync(createExclusive(path));
@@ -52,12 +70,12 @@ function createIfAbsent(path: string): void {
 
 function prepare(db: Database, path: string, o: OpenStoreOptions): Store {
   db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get()?.journal_mode;
+  const mode = whileBusy(() => db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get()?.journal_mode);
   if (mode !== "wal") throw new MailerError("state", `the state database ${path} cannot use WAL mode (journal_mode is ${mode}) — is STATE_DIR on a network filesystem?`);
   const where = `the state database ${path}`;
   const writer = new Writer(db, where);
   const notices: string[] = [];
-  const id = writer.now(() => migrate(db, o, notices));
+  const id = whileBusy(() => writer.now(() => migrate(db, o, notices)));
   // after the commit: the old files move aside (also when a crash came between the two)
   renameLegacy(o.stateDir);
   const close = async () => {
