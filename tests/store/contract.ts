@@ -160,8 +160,8 @@ export function storeContract(engine: string, fresh: FreshStore): void {
         { name: "error", dir: "/logs/idx", dev: 1, ino: 11, size: 8000 },
       ]);
       expect(again.map((l) => [l.id, l.offset, l.reset])).toEqual([
-        [ids[0], 7500, false],
-        [ids[1], 7500, false],
+        [ids[0]!, 7500, false],
+        [ids[1]!, 7500, false],
       ]);
     });
   });
