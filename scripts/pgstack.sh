@@ -3,7 +3,8 @@
 # plus haproxy (installed only: each test writes its own haproxy configuration for its servers).
 #
 # Everything a running cluster writes (data, socket, log, pid) lives under one directory DIR;
-# nothing in /etc is changed and the distribution's own cluster is never created or started.
+# nothing in /etc is changed (but for install telling postgresql-common not to create its main
+# cluster) and the distribution's own cluster is never created or started.
 #
 #   scripts/pgstack.sh install          # Debian packages postgresql + haproxy, no daemons started
 #   scripts/pgstack.sh start DIR        # initdb (first time), start; writes DIR/pg.env when ready
