@@ -33,7 +33,7 @@ const ISSUE = `
   l AS (INSERT INTO ledger (ticket, requester, issued_at) SELECT t, $2, $3 FROM n RETURNING ticket)
   INSERT INTO outbox (id, ticket, mail, state, queued_at, next_attempt_ms, holder, claim_until_ms)
   SELECT $1, l.ticket, replace($4, $5, l.ticket::text)::jsonb, 'held', $3, $6, $7::text::jsonb, $8 FROM l
-  RETURNING *`;
+  RETURNING ticket::text`;
 
 export class PgTickets implements TicketStore {
   /** copies whose issue or cancel may have half-happened: cancelled once the database answers */
@@ -50,10 +50,14 @@ export class PgTickets implements TicketStore {
     const mark = placeholder();
     const built = req.adminCopy(mark);
     const mail = { ...built, messageId: built.messageId ?? `<ticket-${mark}.${this.storeId.slice(0, 8)}@mailer>`, date: built.date ?? at };
-    const params = [id, req.requester, at, JSON.stringify(mail), mark, now.getTime(), JSON.stringify(req.holder), now.getTime() + req.holdMs];
+    const json = JSON.stringify(mail);
+    const params = [id, req.requester, at, json, mark, now.getTime(), JSON.stringify(req.holder), now.getTime() + req.holdMs];
     try {
-      const [row] = (await this.sql.unsafe(ISSUE, params)) as CopyRow[];
-      return { ticket: String(row!.ticket), copy: toCopy(row!) };
+      const [row] = (await this.sql.unsafe(ISSUE, params)) as { ticket: string }[];
+      const ticket = row!.ticket;
+      // everything else is known here: only the number comes back
+      const copy: OutboxCopy = { id, ticket, mail: JSON.parse(json.replaceAll(mark, ticket)), state: "held", attempts: 0, queuedAt: at, nextAttemptAt: at, claimToken: 0 };
+      return { ticket, copy };
     } catch (err) {
       // committed but the answer lost? Then a held copy exists that nobody will release: it is
       // cancelled as soon as the database answers again, long before its hold runs out
