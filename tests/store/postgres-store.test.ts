@@ -4,6 +4,7 @@
 // copies whose issue or cancel was cut off by a lost connection.
 import { afterAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
+import { newClient, pgTarget } from "../../lib/store/postgres/connect";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import { LAST_TICKET, type Store } from "../../lib/store/types";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
@@ -58,6 +59,20 @@ describe.skipIf(!pg)("PostgreSQL store: what only this engine promises", () => {
       expect({ kind: err?.kind, message: message.test(err?.message) }).toEqual({ kind, message: true });
       expect(err.message).not.toContain("wrong");
       expect(err.message).not.toContain("nopriv-secret");
+    }
+  });
+
+  test("every session has TCP keepalives (a silently dead holder's lease ends within ~25 s) and the URL's database, whatever PG* says", async () => {
+    const saved = process.env.PGDATABASE;
+    process.env.PGDATABASE = "postgres";
+    try {
+      const sql = newClient(pgTarget(pg!.url));
+      const [row] = await sql`SELECT current_setting('tcp_keepalives_idle') AS idle, current_setting('tcp_keepalives_interval') AS intv, current_setting('tcp_keepalives_count') AS n, current_setting('tcp_user_timeout') AS ut, current_database() AS db`;
+      expect(row).toEqual({ idle: "10", intv: "5", n: "3", ut: "25000", db: "mailer" });
+      await sql.close();
+    } finally {
+      if (saved === undefined) delete process.env.PGDATABASE;
+      else process.env.PGDATABASE = saved;
     }
   });
 
