@@ -11,7 +11,7 @@ import { currentHolder, describeHolder, holderGone } from "../store/holder";
 import { collectorLeaseName } from "../store/keys";
 import type { Store } from "../store/types";
 
-export const MARKER_FILE = ".mailer-store";
+const MARKER_FILE = ".mailer-store";
 export const LEASE_TTL_MS = 30_000;
 /** stop writing this long before the lease would expire */
 const LEASE_MARGIN_MS = 5_000;

@@ -1,7 +1,6 @@
 // The collector program: configuration, CA, the store, LOG_DIR taken (lease + marker), the logs
-// reconciled with their index, then the
-// loop (loop.ts) until stopped or, with --once, one check. Failures to start are MailerErrors;
-// the entry point prints them and exits.
+// reconciled with their index, then the loop (loop.ts) until stopped or, with --once, one
+// check. Failures to start are MailerErrors; the entry point prints them and exits.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
 import { isMailerError, MailerError, messageOf } from "../shared/errors";

@@ -36,6 +36,8 @@ export class Outbox {
   private timer: ReturnType<typeof setInterval> | null = null;
   private retrying: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<DeliveryOutcome>>();
+  /** the last temporary failure, for the retry round's summary line */
+  private lastError = "";
 
   constructor(
     private readonly store: TicketStore,
@@ -96,7 +98,9 @@ export class Outbox {
         );
         return "dead";
       }
-      await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: new Date(at.getTime() + this.o.retrySeconds * 900) });
+      this.lastError = result.error;
+      // due again at once: the next retry round (of this server, or of any server that starts) takes it
+      await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: at });
       return "queued";
     } catch (err) {
       // the claim expires and another attempt follows: never lost, at worst sent twice
@@ -130,7 +134,8 @@ export class Outbox {
     }
     if (tally.sent + tally.dead + tally.queued === 0) return;
     const left = (await this.store.summary(0).catch(() => null))?.ready;
-    this.log.info(`outbox: retried queued admin copies: ${tally.sent} sent, ${tally.dead} dead, ${left ?? "?"} still queued`);
+    const why = left && tally.queued ? ` (last error: ${this.lastError})` : "";
+    this.log.info(`outbox: retried queued admin copies: ${tally.sent} sent, ${tally.dead} dead, ${left ?? "?"} still queued${why}`);
   }
 
   /** Retries now and then every OUTBOX_RETRY seconds. */

@@ -144,7 +144,7 @@ async function announce(config: Config, tcp: TcpServer, outbox: Outbox, store: S
     console.error(`WARNING: dead letter in ${store.description}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.lastError}) — it is not retried; \`bun run state --requeue ${dead.ticket}\` sends it again`);
   }
   const queued = summary.ready + summary.held + summary.sending;
-  if (queued) log.info(`outbox: ${queued} admin copies queued${recovered ? ` (${recovered} left by a server that stopped)` : ""}; retrying now and every ${config.outboxRetry} s`);
+  if (queued) log.info(`outbox: ${queued} admin copies queued from before${recovered ? ` (${recovered} left by a server that stopped)` : ""}; retrying now and every ${config.outboxRetry} s`);
 }
 
 /** The clean stop: requests in flight answered, the outbox settled, the store closed. */

@@ -6,7 +6,7 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, statSync } from "node:fs";
 import { MailerError } from "./errors";
 
-const { O_NOFOLLOW, O_APPEND, O_CREAT, O_WRONLY, O_RDWR, O_EXCL, O_RDONLY } = constants;
+const { O_NOFOLLOW, O_APPEND, O_CREAT, O_WRONLY, O_EXCL, O_RDONLY } = constants;
 
 /** Creates DIR (and missing parents) 0700, then refuses it when other users can write it. */
 export function ensurePrivateDir(dir: string, key: string): void {
@@ -20,7 +20,7 @@ export function ensurePrivateDir(dir: string, key: string): void {
 }
 
 /** A directory other users can write (group/other write bit), or that someone else owns, is refused. */
-export function checkDirSafe(dir: string, key: string): void {
+function checkDirSafe(dir: string, key: string): void {
   let st;
   try {
     st = statSync(dir);
@@ -53,10 +53,6 @@ export function createExclusive(path: string): number {
 
 export function openReadNoFollow(path: string): number {
   return openNoFollow(path, O_RDONLY);
-}
-
-export function openReadWriteNoFollow(path: string): number {
-  return openNoFollow(path, O_RDWR | O_CREAT);
 }
 
 function openNoFollow(path: string, flags: number): number {

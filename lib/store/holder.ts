@@ -14,10 +14,6 @@ export function currentHolder(): Holder {
   return self;
 }
 
-export function sameProcess(a: Holder, b: Holder): boolean {
-  return a.pid === b.pid && a.host === b.host;
-}
-
 /** True only when this host can tell for sure that the holder has ended. */
 export function holderGone(h: Holder): boolean {
   if (h.host !== hostname()) return false;

@@ -23,6 +23,7 @@ export interface StateReport {
 interface CopyLine {
   ticket: string;
   to: string;
+  messageId: string;
   replyTo?: string;
   attempts: number;
   queuedAt: string;
@@ -54,6 +55,7 @@ function copyLine(c: OutboxCopy): CopyLine {
   return {
     ticket: c.ticket,
     to: c.mail.to,
+    messageId: c.mail.messageId,
     ...(c.mail.replyTo ? { replyTo: c.mail.replyTo } : {}),
     attempts: c.attempts,
     queuedAt: c.queuedAt,

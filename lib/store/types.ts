@@ -287,9 +287,7 @@ export type StoreErrorCode =
   /** a lease-fenced write by a holder that no longer holds the lease */
   | "fenced"
   /** the ticket numbers are used up */
-  | "exhausted"
-  /** no such row (requeue of a ticket without a dead letter, …) */
-  | "missing";
+  | "exhausted";
 
 /** Failures of a store operation; engines wrap their own errors in it. */
 export class StoreError extends Error {

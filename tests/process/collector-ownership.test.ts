@@ -87,16 +87,13 @@ test("a symlinked log is refused and its target left alone; so are LOG_DIR and S
   expect(planted.stderr).toContain(`${join(d.logDir, "success_request.log")} is a symbolic link; Mailer never writes through one`);
   expect(readFileSync(target, "utf8")).toBe("do not touch\n");
 
-  const open = dirs();
-  mkdirSync(open.logDir);
-  chmodSync(open.logDir, 0o777);
-  const wideLog = await runEntry("collector.ts", ["--once"], env(port, open));
-  expect(wideLog.code).toBe(2);
-  expect(wideLog.stderr).toContain(`LOG_DIR=${open.logDir} can be written by other users (mode 0777)`);
-  const openState = dirs();
-  mkdirSync(openState.stateDir);
-  chmodSync(openState.stateDir, 0o777);
-  const wideState = await runEntry("collector.ts", ["--once"], env(port, openState));
-  expect(wideState.code).toBe(2);
-  expect(wideState.stderr).toContain(`STATE_DIR=${openState.stateDir} can be written by other users (mode 0777)`);
+  for (const key of ["LOG_DIR", "STATE_DIR"] as const) {
+    const open = dirs();
+    const dir = key === "LOG_DIR" ? open.logDir : open.stateDir;
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const wide = await runEntry("collector.ts", ["--once"], env(port, open));
+    expect(wide.code).toBe(2);
+    expect(wide.stderr).toContain(`${key}=${dir} can be written by other users (mode 0777)`);
+  }
 }, 30_000);

@@ -21,7 +21,8 @@ export class SqliteCollector implements CollectorStore {
   constructor(private readonly db: Database, private readonly writer: Writer) {}
 
   openLogs(files: LogFile[]): Promise<LogState[]> {
-    return this.writer.run(() => files.map((f) => this.openLog(f)), { durable: true });
+    // not durable: rolled back by an OS crash, the same files are simply registered again
+    return this.writer.run(() => files.map((f) => this.openLog(f)), { durable: false });
   }
 
   private openLog(f: LogFile): LogState {

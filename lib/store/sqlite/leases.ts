@@ -28,7 +28,7 @@ export class SqliteLeases implements LeaseStore {
         .query("INSERT INTO leases (name, holder, token, expires_ms) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_ms = excluded.expires_ms")
         .run(name, JSON.stringify(holder), token, t + ttlMs);
       return { ok: true, lease: { name, holder, token, expiresAt: new Date(t + ttlMs).toISOString() } };
-    }, { durable: true });
+    }, { durable: false }); // an OS crash that loses it stops its holder too
   }
 
   renew(name: string, token: number, ttlMs: number, now = new Date()): Promise<boolean> {
@@ -36,7 +36,7 @@ export class SqliteLeases implements LeaseStore {
   }
 
   release(name: string, token: number): Promise<void> {
-    return this.writer.run(() => void this.db.query("UPDATE leases SET expires_ms = 0 WHERE name = ? AND token = ?").run(name, token), { durable: true });
+    return this.writer.run(() => void this.db.query("UPDATE leases SET expires_ms = 0 WHERE name = ? AND token = ?").run(name, token), { durable: false });
   }
 
   async list(): Promise<Lease[]> {

@@ -93,6 +93,3 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
 ];
-
-/** The version a fully migrated database has. */
-export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

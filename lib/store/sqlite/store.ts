@@ -1,5 +1,5 @@
-// Opening the SQLite store: one database file, STATE_DIR/mailer.db, in WAL mode, shared by any
-// number of servers and collectors on this machine. Writers take BEGIN IMMEDIATE (the write
+// Opening the SQLite store: one database file, STATE_DIR/mailer.db, in WAL mode (durability:
+// writer.ts), shared by any number of servers and collectors on this machine. Writers take BEGIN IMMEDIATE (the write
 // lock up front, so two transactions never deadlock on an upgrade) and wait up to
 // BUSY_TIMEOUT_MS for each other. The file is created 0600 before SQLite opens it (SQLite gives
 // its -wal and -shm files the database's mode), never through a symlink, in a directory only we
@@ -17,7 +17,7 @@ import { SqliteTickets } from "./tickets";
 import { importLegacy, refuseIfOldVersionRuns, renameLegacy } from "./upgrade";
 import { Writer } from "./writer";
 
-export const DATABASE_FILE = "mailer.db";
+const DATABASE_FILE = "mailer.db";
 const BUSY_TIMEOUT_MS = 10_000;
 /** SQLITE_OPEN_NOFOLLOW: the database file may not be a symlink */
 const OPEN_NOFOLLOW = 0x01000000;
@@ -73,7 +73,7 @@ function prepare(db: Database, path: string, o: OpenStoreOptions): Store {
   const mode = whileBusy(() => db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get()?.journal_mode);
   if (mode !== "wal") throw new MailerError("state", `the state database ${path} cannot use WAL mode (journal_mode is ${mode}) — is STATE_DIR on a network filesystem?`);
   const where = `the state database ${path}`;
-  const writer = new Writer(db, where);
+  const writer = new Writer(db, where, `${path}-wal`);
   const notices: string[] = [];
   const id = whileBusy(() => writer.now(() => migrate(db, o, notices)));
   // after the commit: the old files move aside (also when a crash came between the two)
@@ -81,6 +81,7 @@ function prepare(db: Database, path: string, o: OpenStoreOptions): Store {
   const close = async () => {
     // a last turn of the event loop for writes already queued
     await new Promise((r) => setImmediate(r));
+    await writer.close();
     db.close();
   };
   return {

@@ -4,11 +4,16 @@
 // I/O error) fails all of them and leaves nothing behind: SQLite's WAL ignores frames of a
 // transaction that never committed, so nothing torn can swallow a later write.
 //
-// Durability: a batch holding any operation marked durable commits with synchronous=FULL (the
-// WAL is fsync'd before COMMIT returns); other batches commit with NORMAL — they survive a
-// kill -9 (the WAL is in the page cache) but an OS crash may roll them back, for operations
-// where an older state is still correct (a delivery record, a release).
+// Durability: transactions commit with synchronous=NORMAL (the WAL frames are written, not yet
+// fsync'd: a kill -9 keeps them, the page cache has them). An operation marked durable resolves
+// only once the WAL has been fdatasync'd after its commit — what synchronous=FULL does inside
+// COMMIT, but on libuv's thread pool instead of the event loop, and one fdatasync covering
+// every commit before it (a sync in flight is joined by the next one). Operations not marked
+// durable (a delivery record, a release) resolve at commit: an OS crash may roll them back to an
+// older state that is still correct.
 import type { Database } from "bun:sqlite";
+import { closeSync, fdatasync, fsyncSync } from "node:fs";
+import { openReadNoFollow } from "../../shared/safe-fs";
 import { StoreError } from "../types";
 
 interface Op {
@@ -21,9 +26,14 @@ interface Op {
 export class Writer {
   private queue: Op[] = [];
   private scheduled = false;
-  private synchronous: "FULL" | "NORMAL" | null = null;
+  private walFd: number | null = null;
+  private syncing: Promise<void> | null = null;
+  private nextSync: Promise<void> | null = null;
 
-  constructor(private readonly db: Database, private readonly where: string) {}
+  /** @param walPath the database's -wal file, fdatasync'd for durable operations */
+  constructor(private readonly db: Database, private readonly where: string, private readonly walPath: string) {
+    db.run("PRAGMA synchronous = NORMAL");
+  }
 
   /** Runs `fn` inside the next group transaction; resolves once that has committed. */
   run<T>(fn: () => T, o: { durable: boolean }): Promise<T> {
@@ -36,18 +46,28 @@ export class Writer {
     });
   }
 
-  /** Runs `fn` in a transaction of its own, now (start-up work: migrations, import). */
+  /** Runs `fn` in a transaction of its own, now, durably (start-up work: migrations, import). */
   now<T>(fn: () => T): T {
-    this.setSynchronous("FULL");
     this.db.run("BEGIN IMMEDIATE");
+    let v: T;
     try {
-      const v = fn();
+      v = fn();
       this.db.run("COMMIT");
-      return v;
     } catch (err) {
       this.rollback();
       throw err;
     }
+    fsyncSync(this.wal());
+    return v;
+  }
+
+  /** Closes the -wal descriptor (the database itself is closed by its owner). */
+  close(): Promise<void> {
+    const fd = this.walFd;
+    this.walFd = null;
+    return (this.nextSync ?? this.syncing ?? Promise.resolve()).catch(() => {}).then(() => {
+      if (fd !== null) closeSync(fd);
+    });
   }
 
   private flush(): void {
@@ -56,7 +76,6 @@ export class Writer {
     this.queue = [];
     const results: ({ ok: true; v: unknown } | { ok: false; e: unknown })[] = [];
     try {
-      this.setSynchronous(batch.some((op) => op.durable) ? "FULL" : "NORMAL");
       this.db.run("BEGIN IMMEDIATE");
       for (const op of batch) results.push(this.savepoint(op));
       this.db.run("COMMIT");
@@ -66,11 +85,35 @@ export class Writer {
       for (const op of batch) op.reject(e);
       return;
     }
+    const synced = batch.some((op) => op.durable) ? this.synced() : null;
     batch.forEach((op, i) => {
       const r = results[i]!;
-      if (r.ok) op.resolve(r.v);
-      else op.reject(r.e);
+      if (!r.ok) op.reject(r.e);
+      else if (op.durable) synced!.then(() => op.resolve(r.v), (err) => op.reject(ioError(err, this.where)));
+      else op.resolve(r.v);
     });
+  }
+
+  /** Resolves once everything committed before the call is on disk (see the top of the file). */
+  private synced(): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = new Promise<void>((resolve, reject) => fdatasync(this.wal(), (err) => (err ? reject(err) : resolve()))).finally(() => {
+        this.syncing = null;
+      });
+      return this.syncing;
+    }
+    this.nextSync ??= this.syncing
+      .catch(() => {})
+      .then(() => {
+        this.nextSync = null;
+        return this.synced();
+      });
+    return this.nextSync;
+  }
+
+  private wal(): number {
+    this.walFd ??= openReadNoFollow(this.walPath);
+    return this.walFd;
   }
 
   private savepoint(op: Op): { ok: true; v: unknown } | { ok: false; e: unknown } {
@@ -86,12 +129,6 @@ export class Writer {
       if (!(e instanceof StoreError)) throw e;
       return { ok: false, e };
     }
-  }
-
-  private setSynchronous(level: "FULL" | "NORMAL"): void {
-    if (this.synchronous === level) return;
-    this.db.run(`PRAGMA synchronous = ${level}`);
-    this.synchronous = level;
   }
 
   private rollback(): void {
