@@ -34,7 +34,7 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   try {
     for (const notice of store.notices) io.out(notice);
     const shared = config.stateDatabaseUrl ? { scope: mailboxScope(mailboxAccount(config)) } : null;
-    const owner = shared ? await takeSharedMailbox(config, store, shared.scope, io) : await takeLogDir(store, config.logDir, config.stateDir);
+    const owner = shared ? await takeSharedMailbox(config, store, shared.scope, io, !flags.once) : await takeLogDir(store, config.logDir, config.stateDir);
     try {
       const log = await openLog(config.logDir, store, owner, io, shared);
       try {
@@ -52,8 +52,8 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
 
 /** Collectors sharing PostgreSQL: stand by until this one holds the mailbox, then make LOG_DIR
  *  a complete copy of the database's record before appending to it. */
-async function takeSharedMailbox(config: Config, store: Store, scope: string, io: Io): Promise<LogDirOwnership> {
-  const owner = await waitForMailbox(store, mailboxAccount(config), config.logDir, config.stateDir, io.out);
+async function takeSharedMailbox(config: Config, store: Store, scope: string, io: Io, wait: boolean): Promise<LogDirOwnership> {
+  const owner = await waitForMailbox(store, mailboxAccount(config), config.logDir, config.stateDir, io.out, wait);
   try {
     const n = await rebuildLogs(store, scope, config.logDir);
     io.out(`LOG_DIR=${config.logDir} rebuilt from ${store.description}: ${n} entries`);

@@ -31,9 +31,10 @@ export function mailboxScope(account: string): string {
   return `mailbox ${account}`;
 }
 
-/** Waits until this collector holds the mailbox, saying once that it stands by. A standby has
- *  nothing in hand: a stop signal simply ends the process. */
-export async function waitForMailbox(store: Store, account: string, logDir: string, stateDir: string, out: (line: string) => void): Promise<LogDirOwnership> {
+/** Waits until this collector holds the mailbox, saying once that it stands by (a standby has
+ *  nothing in hand: a stop signal simply ends the process). Without `wait` (--once), refuses
+ *  at once with MailerError "state" naming the holder. */
+export async function waitForMailbox(store: Store, account: string, logDir: string, stateDir: string, out: (line: string) => void, wait = true): Promise<LogDirOwnership> {
   ensurePrivateDir(logDir, "LOG_DIR");
   claimMarker(store.id, logDir, stateDir);
   const name = `collector ${mailboxScope(account)}`;
@@ -44,6 +45,9 @@ export async function waitForMailbox(store: Store, account: string, logDir: stri
     if (taken.ok) {
       if (told) out(`taking over ${account}: the collector that held it is gone`);
       return holdLease(store, taken.lease.token, name, started, account);
+    }
+    if (!wait) {
+      throw new MailerError("state", `${account} is collected by ${describeHolder(taken.holder)} — a --once check would log alongside it; run it when that collector is stopped`);
     }
     if (!told) {
       told = true;

@@ -55,6 +55,9 @@ describe.skipIf(!pg)("collectors on one mailbox sharing PostgreSQL", () => {
     cleanups.push(() => void first.proc.kill("SIGKILL"));
     const standby = await startEntry("collector.ts", [], b.env, /standby: .* is collected by pid \d+/);
     cleanups.push(() => void standby.proc.kill("SIGKILL"));
+    // a --once check does not stand by: it names the holder and exits 2
+    const once = await runEntry("collector.ts", ["--once"], host("host-c").env);
+    expect([once.code, once.stderr]).toEqual([2, expect.stringMatching(new RegExp(`is collected by pid ${first.proc.pid} on host `))]);
     const sql = new SQL({ url, database: new URL(url).pathname.slice(1), max: 1 });
     cleanups.push(() => sql.close());
     const count = async () => (await sql`SELECT count(*)::int AS n, count(DISTINCT (uid_validity, uid))::int AS d FROM entries`)[0] as { n: number; d: number };
