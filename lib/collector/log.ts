@@ -34,7 +34,14 @@ export class CollectorLog {
 
   /** @param owner the collector's hold on LOG_DIR: every append checks it, every index write
    *  is fenced by its lease */
-  constructor(readonly logDir: string, private readonly store: CollectorStore, private readonly owner: Pick<LogDirOwnership, "lease" | "assertHeld">) {}
+  constructor(
+    readonly logDir: string,
+    private readonly store: CollectorStore,
+    private readonly owner: Pick<LogDirOwnership, "lease" | "assertHeld">,
+    /** collectors sharing PostgreSQL: the logs are registered under the mailbox's scope (the same
+     *  on every host), and every entry's line goes to the database, which is the record */
+    private readonly shared: { scope: string } | null = null,
+  ) {}
 
   private get lease(): { name: string; token: number } {
     return this.owner.lease;
@@ -50,7 +57,7 @@ export class CollectorLog {
   /** Opens both logs for append (never through a symlink) and indexes what lies past the
    *  indexed offset of each. Throws on a symlink (MailerError "state") or an fs error. */
   async open(): Promise<void> {
-    const dir = resolve(this.logDir);
+    const dir = this.shared?.scope ?? resolve(this.logDir);
     const success = new JsonlAppender(this.successPath);
     const error = new JsonlAppender(this.errorPath);
     for (const a of [success, error]) a.endTornLine(lastByte(a.path, a.size));
@@ -91,7 +98,9 @@ export class CollectorLog {
       const entries = items.filter((i) => i.log === which).map((i) => i.entry);
       const { appender, state } = logs[which];
       const offsets = appender.write(entries);
-      entries.forEach((e, i) => this.unindexed.push({ logId: state.id, uidValidity: e.uidValidity, uid: e.uid, sha256: e.sha256, offset: offsets[i]! }));
+      entries.forEach((e, i) =>
+        this.unindexed.push({ logId: state.id, uidValidity: e.uidValidity, uid: e.uid, sha256: e.sha256, offset: offsets[i]!, ...(this.shared ? { line: JSON.stringify(e) } : {}) }),
+      );
     }
   }
 

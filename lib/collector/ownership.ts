@@ -12,7 +12,7 @@ import { collectorLeaseName } from "../store/keys";
 import type { Store } from "../store/types";
 
 const MARKER_FILE = ".mailer-store";
-const LEASE_TTL_MS = 30_000;
+export const LEASE_TTL_MS = 30_000;
 /** stop writing this long before the lease would expire */
 const LEASE_MARGIN_MS = 5_000;
 
@@ -37,7 +37,13 @@ export async function takeLogDir(store: Store, logDir: string, stateDir: string)
       `another Mailer collector is already writing LOG_DIR=${logDir} (${describeHolder(taken.holder)}) — stop it first: two would log every message twice (its lease expires at ${taken.expiresAt} unless it renews it)`,
     );
   }
-  const { token } = taken.lease;
+  return holdLease(store, taken.lease.token, name, started, `LOG_DIR=${logDir}`);
+}
+
+/** The hold on a lease just taken (at `started`): renewed in the background; `assertHeld`
+ *  throws once it is lost or could not be renewed in time. Also used for the mailbox lease of
+ *  collectors sharing PostgreSQL (shared-mailbox.ts). */
+export function holdLease(store: Store, token: number, name: string, started: number, what: string): LogDirOwnership {
   // measured from before the request: the store's clock may count the lease from later, never earlier
   let heldUntil = started + LEASE_TTL_MS;
   let lost = false;
@@ -53,7 +59,7 @@ export async function takeLogDir(store: Store, logDir: string, stateDir: string)
     lease: { name, token },
     assertHeld: () => {
       if (lost || Date.now() >= heldUntil - LEASE_MARGIN_MS) {
-        throw new MailerError("local", `the collector's lease on LOG_DIR=${logDir} ${lost ? "was taken over by another collector" : "could not be renewed in time"}; stopping so that two collectors never write the logs at once`);
+        throw new MailerError("local", `the collector's lease on ${what} ${lost ? "was taken over by another collector" : "could not be renewed in time"}; stopping so that two collectors never write the logs at once`);
       }
     },
     release: async () => {
@@ -69,7 +75,7 @@ interface Marker {
   since: string;
 }
 
-function claimMarker(storeId: string, logDir: string, stateDir: string): void {
+export function claimMarker(storeId: string, logDir: string, stateDir: string): void {
   const path = join(logDir, MARKER_FILE);
   const mine: Marker = { store: storeId, stateDir: resolve(stateDir), since: new Date().toISOString() };
   if (placeMarker(path, mine)) return;

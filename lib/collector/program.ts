@@ -15,6 +15,7 @@ import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop } from "./loop";
 import { takeLogDir, type LogDirOwnership } from "./ownership";
+import { mailboxAccount, mailboxScope, rebuildLogs, waitForMailbox } from "./shared-mailbox";
 import { ParsePool } from "./parse-pool";
 import { openStore, type Store } from "../store";
 import { checkpointKey } from "../store/keys";
@@ -30,16 +31,17 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   const oauth2 = openOAuth2(config);
   const redact = makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets);
   const io: Io = { out: (line) => console.log(redact(line)), err: (line) => console.error(redact(line)) };
-  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-collector" });
   try {
     for (const notice of store.notices) io.out(notice);
-    const owner = await takeLogDir(store, config.logDir, config.stateDir);
+    const shared = config.stateDatabaseUrl ? { scope: mailboxScope(mailboxAccount(config)) } : null;
+    const owner = shared ? await takeSharedMailbox(config, store, shared.scope, io, !flags.once) : await takeLogDir(store, config.logDir, config.stateDir);
     try {
-      const log = await openLog(config.logDir, store, owner, io);
+      const log = await openLog(config.logDir, store, owner, io, shared);
       try {
         const remote = openRemote(config, ca, oauth2, flags.debug ? io.err : undefined);
         try {
-          return await watch(config, remote, store, log, flags, io, o);
+          return await watch(config, remote, store, log, flags, io, o, shared !== null);
         } finally {
           remote.close();
         }
@@ -54,9 +56,24 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   }
 }
 
+/** Collectors sharing PostgreSQL: stand by until this one holds the mailbox, then make LOG_DIR
+ *  a complete copy of the database's record before appending to it. */
+async function takeSharedMailbox(config: Config, store: Store, scope: string, io: Io, wait: boolean): Promise<LogDirOwnership> {
+  const owner = await waitForMailbox(store, mailboxAccount(config), config.logDir, config.stateDir, io.out, wait);
+  try {
+    const n = await rebuildLogs(store, scope, config.logDir);
+    io.out(`LOG_DIR=${config.logDir} rebuilt from ${store.description}: ${n} entries`);
+    return owner;
+  } catch (err) {
+    await owner.release();
+    if (isMailerError(err)) throw err;
+    throw new MailerError("local", `cannot rebuild the logs in LOG_DIR=${config.logDir}: ${messageOf(err)} — check that the directory is writable`);
+  }
+}
+
 /** Opens both logs for append and indexes what a crash left past the indexed offset. */
-async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io: Io): Promise<CollectorLog> {
-  const log = new CollectorLog(logDir, store.collector, owner);
+async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io: Io, shared: { scope: string } | null): Promise<CollectorLog> {
+  const log = new CollectorLog(logDir, store.collector, owner, shared);
   try {
     await log.open();
   } catch (err) {
@@ -67,7 +84,7 @@ async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io:
   return log;
 }
 
-async function watch(config: Config, remote: Remote, store: Store, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+async function watch(config: Config, remote: Remote, store: Store, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions, shared: boolean): Promise<number> {
   const { host, port } = remote.endpoint;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
@@ -78,7 +95,8 @@ async function watch(config: Config, remote: Remote, store: Store, log: Collecto
     exit: o.exit,
     log: io.err,
   });
-  const key = checkpointKey(remote.account, config.logDir);
+  // shared: one checkpoint per mailbox, whichever host's LOG_DIR the entries are copied to
+  const key = shared ? mailboxScope(remote.account) : checkpointKey(remote.account, config.logDir);
   // no checkpoint for this mailbox into this LOG_DIR yet: a first run (the note, POP3)
   const firstRun = !!remote.firstRunNote && !flags.all && !(await hasCheckpointFor(store, key));
   const pool = new ParsePool();

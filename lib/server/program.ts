@@ -48,7 +48,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const ca = loadCaOrThrow(config, "server");
   const oauth2 = openOAuth2(config);
   const log = serverLog(makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
-  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir });
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-server" });
   for (const notice of store.notices) log.info(notice);
   try {
     await signIn(oauth2, log);
@@ -72,7 +72,7 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const summary = new LogSummary((line) => console.log(`${log.now()} ${line}`));
   let tcp: TcpServer;
   try {
-    tcp = listen(config, ticketService(config, sender, outbox, log), log, summary);
+    tcp = listen(config, ticketService(config, sender, outbox, store, log), log, summary);
   } catch (err) {
     summary.stop();
     await store.close();
@@ -116,7 +116,7 @@ async function signIn(oauth2: OAuth2Session | null, log: ServerLog): Promise<voi
   }
 }
 
-function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, log: ServerLog): TicketService {
+function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, store: Store, log: ServerLog): TicketService {
   return new TicketService({
     adminEmail: config.adminEmail,
     maxMessageChars: config.maxMessageChars,
@@ -124,6 +124,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
     outbox,
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
+    sharedRates: store.rates,
     logError: log.error,
     frontendSecret: config.webFrontendSecret,
     adminWaitMs: config.smtpTimeout * 1000,
@@ -140,6 +141,7 @@ function listen(config: Config, service: TicketService, log: ServerLog, summary:
     idleTimeoutSec: config.idleTimeout,
     maxConnections: config.maxConnections,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    proxyProtocol: config.proxyProtocol,
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);

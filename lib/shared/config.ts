@@ -28,6 +28,10 @@ export interface Config {
   tlsCaFile: string | null;
   logDir: string;
   stateDir: string;
+  /** STATE_DATABASE_URL: the PostgreSQL store shared by several machines; null = SQLite in STATE_DIR */
+  stateDatabaseUrl: string | null;
+  /** PROXY_PROTOCOL=on: every connection starts with a PROXY protocol v2 header (haproxy send-proxy-v2) */
+  proxyProtocol: boolean;
   maxRequestBytes: number;
   maxMessageChars: number;
   idleTimeout: number;
@@ -146,6 +150,27 @@ class Reader {
     return n;
   }
 
+  /** A postgres:// URL, checked for its shape only; the password never appears in an error. */
+  databaseUrl(key: string): string | null {
+    const value = this.raw(key);
+    if (value === undefined) return null;
+    let ok = false;
+    try {
+      const u = new URL(value);
+      ok = (u.protocol === "postgres:" || u.protocol === "postgresql:") && u.hostname !== "" && u.username !== "" && u.pathname.length > 1;
+    } catch {}
+    if (!ok) this.errors.push(`${key} is not valid — use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it unset to keep the SQLite store in STATE_DIR`);
+    return ok ? value : null;
+  }
+
+  onOff(key: string, fallback: boolean): boolean {
+    const value = this.raw(key)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (value === "on" || value === "off") return value === "on";
+    this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use "on" or "off"`);
+    return fallback;
+  }
+
   security(key: string): Security {
     const value = this.raw(key)?.toLowerCase();
     if (value === undefined) return "auto";
@@ -184,6 +209,8 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     tlsCaFile: r.string("TLS_CA_FILE", "") || null,
     logDir: r.string("LOG_DIR", "logs"),
     stateDir: r.string("STATE_DIR", ""),
+    stateDatabaseUrl: r.databaseUrl("STATE_DATABASE_URL"),
+    proxyProtocol: r.onOff("PROXY_PROTOCOL", false),
     maxRequestBytes: r.number("MAX_REQUEST_BYTES", 65536, { min: 256, max: 64 * 1024 * 1024, integer: true }),
     maxMessageChars: r.number("MAX_MESSAGE_CHARS", 10000, { min: 1, max: 10_000_000, integer: true }),
     idleTimeout: r.duration("IDLE_TIMEOUT", 30),

@@ -191,6 +191,9 @@ export interface LoggedMessage {
   sha256: string | null;
   /** byte offset of its line in the log */
   offset: number;
+  /** the entry's line as written to the log (without the newline): engines that keep the
+   *  record themselves (PostgreSQL, several collector hosts) store it */
+  line?: string;
 }
 
 /** The collector's checkpoint for one mailbox into one LOG_DIR. */
@@ -233,6 +236,9 @@ export interface CollectorStore {
   digestCounts(logIds: number[], notUidValidity: number, digests: string[]): Promise<Map<string, number>>;
   /** Checkpoints of every mailbox (for `bun run state`). */
   checkpoints(): Promise<CheckpointRecord[]>;
+  /** Engines that keep the record (every logged line): the lines of the logs registered under
+   *  `dir`, in the order they were committed, to rebuild a LOG_DIR from. */
+  records?(dir: string): AsyncIterable<{ name: string; line: string }>;
 }
 
 // ---------------------------------------------------------------- leases
@@ -301,5 +307,9 @@ export interface OpenStoreOptions {
   stateDir: string;
   /** LOG_DIR: an imported collector checkpoint (old STATE_DIR) is kept under it */
   logDir: string;
+  /** STATE_DATABASE_URL: PostgreSQL (lib/store/postgres/) instead of SQLite in STATE_DIR */
+  databaseUrl?: string | null;
+  /** which program, for the database's session list ("mailer-server") */
+  application?: string;
   now?: () => Date;
 }
