@@ -12,10 +12,11 @@ import { onStopSignals } from "../lib/shared/shutdown";
 import { sendOne } from "./load";
 import { freePort } from "../tests/helpers/kit";
 import { BUN, REPO, benchEnv, cpuSeconds, procMemory, runHelper, sampleMemory, spawnChild, stopAll, type Child } from "./proc";
-import { renderReport, targets, type Capacity, type ClientStart, type CollectorSize, type EndToEnd, type LightLoad, type Results, type ServerLevel } from "./report";
+import { renderReport, targets, type Capacity, type ClientStart, type CollectorSize, type EndToEnd, type LightLoad, type Results, type ServerLevel, type StartupRun } from "./report";
+import { writeLargeLog } from "../tests/helpers/large-log";
 import { median, summarize } from "./stats";
 
-const SECTIONS = ["server", "capacity", "collector", "client", "e2e"] as const;
+const SECTIONS = ["server", "capacity", "collector", "store", "client", "e2e"] as const;
 
 const BENCH_COMMAND: CommandSpec = {
   program: "bench/run.ts",
@@ -45,9 +46,9 @@ Options:
 function params(quick: boolean, dovecot: boolean) {
   return quick
     ? { serverTickets: 1000, warmup: 100, serverReps: 1, levels: [50, 200], light: 5, lightTickets: 300, idleConnections: 10_000, probes: 20,
-        collectorSizes: [1000], collectorReps: 1, clientRuns: 5, e2eSamples: 3, dovecot }
+        collectorSizes: [1000], collectorReps: 1, largeLog: 100_000, startupRuns: 3, storeTickets: 5000, clientRuns: 5, e2eSamples: 3, dovecot }
     : { serverTickets: 10_000, warmup: 200, serverReps: 3, levels: [50, 200], light: 5, lightTickets: 2000, idleConnections: 10_000, probes: 50,
-        collectorSizes: [1000, 10_000], collectorReps: 3, clientRuns: 20, e2eSamples: 10, dovecot: true };
+        collectorSizes: [1000, 10_000], collectorReps: 3, largeLog: 1_000_000, startupRuns: 5, storeTickets: 20_000, clientRuns: 20, e2eSamples: 10, dovecot: true };
 }
 
 const LOGIN = "admin@mailer.test";
@@ -425,7 +426,53 @@ async function appendToImap(t: ImapTarget, from: number, to: number): Promise<nu
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Client start
+// 4. The store: group commit, and the collector's start-up with a very large log
+
+/** `collector.ts --once` against an IMAP host with nothing new: wall time (spawn to exit) and peak RSS. */
+async function quietStart(env: Record<string, string>): Promise<{ wallMs: number; peakMB: number; output: string }> {
+  const t0 = performance.now();
+  const child = spawnChild([BUN, "--no-env-file", "collector.ts", "--once"], { env });
+  const mem = sampleMemory(child.pid, 5);
+  const code = await child.exited;
+  const wallMs = performance.now() - t0;
+  // the sampled VmHWM only: ru_maxrss of an exited child can report an earlier, larger child
+  const peakMB = mem.stop() / MB;
+  if (code !== 0) throw new Error(`collector.ts --once exited ${code}: ${child.output().slice(-2000)}`);
+  return { wallMs, peakMB, output: child.output() };
+}
+
+async function startupWith(entries: number, port: number): Promise<StartupRun> {
+  const dir = freshDir(`startup-${entries}`);
+  const env = benchEnv({ EMAIL_LOGIN: LOGIN, EMAIL_PASSWORD: PASSWORD, IMAP_HOST: "127.0.0.1", IMAP_PORT: String(port), PERIOD_CHECK: "60", LOG_DIR: join(dir, "logs"), STATE_DIR: join(dir, "state") });
+  if (entries > 0) writeLargeLog(join(dir, "logs"), entries, 1);
+  const first = await quietStart(env); // indexes the whole log once (the first start after an upgrade) and takes the host's message
+  const runs: { wallMs: number; peakMB: number }[] = [];
+  for (let i = 0; i < P.startupRuns; i++) {
+    const r = await quietStart(env);
+    if (!r.output.includes("Nothing new")) throw new Error(`expected "Nothing new", got: ${r.output.slice(-500)}`);
+    runs.push(r);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { entries, firstMs: first.wallMs, firstPeakMB: first.peakMB, wallMs: median(runs.map((r) => r.wallMs)), peakMB: median(runs.map((r) => r.peakMB)), allMs: runs.map((r) => r.wallMs) };
+}
+
+async function storeSection(): Promise<Results["store"]> {
+  const commits = await runHelper([BUN, "bench/store-commits.ts"], { env: benchEnv({ COUNT: String(P.storeTickets), CALLERS: "50" }), timeoutMs: 300_000 });
+  const c = commits.result as { groupedPerSec: number; singlePerSec: number; callers: number; count: number };
+  log(`store: ${c.groupedPerSec.toFixed(0)} tickets/s grouped (${c.callers} callers) vs ${c.singlePerSec.toFixed(0)}/s one commit each`);
+  const host = spawnChild([BUN, "bench/imap-host.ts"], { env: benchEnv({ COUNT: "1", SEED: "1", LOGIN, PASSWORD }) });
+  try {
+    const ready = await host.waitFor("ready", 120_000);
+    const empty = await startupWith(0, ready.port);
+    const large = await startupWith(P.largeLog, ready.port);
+    log(`collector start to "Nothing new": ${large.wallMs.toFixed(0)} ms with ${large.entries} entries, ${empty.wallMs.toFixed(0)} ms with none; peak ${large.peakMB.toFixed(0)} MB; first (indexing) ${large.firstMs.toFixed(0)} ms, ${large.firstPeakMB.toFixed(0)} MB`);
+    return { commits: { ...c, ratio: c.groupedPerSec / c.singlePerSec }, startup: { empty, large, ratio: large.wallMs / empty.wallMs } };
+  } finally {
+    await host.stop();
+  }
+}
+
+// 5. Client start
 
 async function wallOf(cmd: string[]): Promise<number> {
   const t0 = performance.now();
@@ -456,7 +503,7 @@ async function clientSection(): Promise<Results["client"]> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. End to end
+// 6. End to end
 
 async function waitForTicket(logFile: string, ticket: string, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
@@ -566,6 +613,7 @@ async function measure(out: string): Promise<number> {
   results.server = (await section("server", serverSection)) as Results["server"];
   results.capacity = (await section("capacity", capacitySection)) as Results["capacity"];
   results.collector = (await section("collector", collectorSection)) as Results["collector"];
+  results.store = (await section("store", storeSection)) as Results["store"];
   results.client = (await section("client", clientSection)) as Results["client"];
   results.e2e = (await section("e2e", e2eSection)) as Results["e2e"];
   await stopAll();

@@ -17,6 +17,9 @@ export interface LogEntry {
   time: string;
   ticket?: string;
   reply?: true;
+  /** success log, when the store has the server's ledger: the number was issued by this Mailer
+   *  and the person's mail accepted */
+  issued?: boolean;
   text: string;
   textTruncated?: true;
   from: string | null;
@@ -60,4 +63,10 @@ export function unparsedEntry(meta: MessageMeta, reason: string, text = "", now:
     log: "error",
     entry: { time: now.toISOString(), text, from: null, subject: null, messageId: null, uid: meta.uid, uidValidity: meta.uidValidity, sha256: meta.sha256, size: meta.size, reason },
   };
+}
+
+/** The entry with `issued` in its place, right after the ticket fields. */
+export function withIssued(entry: LogEntry, issued: boolean): LogEntry {
+  const { time, ticket, reply, ...rest } = entry;
+  return { time, ticket, ...(reply ? { reply } : {}), issued, ...rest };
 }

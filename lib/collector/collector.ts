@@ -2,9 +2,11 @@
 // fetch–parse–commit pipeline (pipeline.ts), group commit (group-commit.ts) and where messages
 // are parsed (parser-policy.ts) are modules of their own; the loop around checks is loop.ts.
 //
-// Exactly once: entries are appended to the log, and fsync'd before any checkpoint moves past
-// them; on start-up the log is read back, so whatever a kill -9 interrupted is either in the
-// log (skipped next time) or still in the checkpoint's pending list (done next time).
+// Exactly once: entries are appended to the log, and fsync'd before the index and the
+// checkpoint move past them; on start-up the part of the log past the indexed offset is read
+// back, so whatever a kill -9 interrupted is either in the log (skipped next time) or still in
+// the checkpoint's pending list (done next time).
+import type { CollectorStore, TicketStore } from "../store/types";
 import type { Say } from "../shared/log";
 import type { Mailbox } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
@@ -15,10 +17,12 @@ import { planCheck } from "./plan";
 export { INLINE_UP_TO } from "./parser-policy";
 
 export interface CollectorOptions {
-  /** login@host:port/INBOX — a checkpoint written for another account is not used */
-  account: string;
+  /** the checkpoint's key: this mailbox into this LOG_DIR (lib/store/keys.ts checkpointKey) */
+  key: string;
   mailboxName: string;
-  stateDir: string;
+  store: CollectorStore;
+  /** the server's ledger, when it shares the store: success entries then carry `issued` */
+  tickets?: Pick<TicketStore, "ledger" | "ledgerStart">;
   log: CollectorLog;
   pool: ParsePool;
   /** --all: the first check takes every message not logged yet */
@@ -82,7 +86,7 @@ export class Collector {
   /** One check. A MailerError ("local", "parser") means this machine cannot go on: not retried. */
   async check(mailbox: Mailbox): Promise<CheckResult> {
     const o = this.o;
-    const plan = await planCheck(mailbox, { account: o.account, mailboxName: o.mailboxName, stateDir: o.stateDir, log: o.log, all: this.allRequested, out: o.out });
+    const plan = await planCheck(mailbox, { key: o.key, mailboxName: o.mailboxName, store: o.store, log: o.log, all: this.allRequested, out: o.out });
     // --all is for the first check only; later checks take what is new
     this.allRequested = false;
     return await new Pipeline(mailbox, plan, o).run();

@@ -1,17 +1,17 @@
 // Group commit: entries go to the log as each batch is parsed, and every so often (a number of
-// messages or a time, whichever first) both logs are fdatasync'd and only then is the checkpoint
-// replaced — in the background, while fetching goes on. A checkpoint therefore never claims a
-// message the disk does not hold (README "How it decides what is new", exactly once).
+// messages or a time, whichever first) both logs are fdatasync'd and only then are the new
+// entries indexed and the checkpoint moved, in one store transaction — in the background,
+// while fetching goes on. A checkpoint therefore never claims a message the disk does not hold
+// (README "How it decides what is new", exactly once).
 import { MailerError, messageOf } from "../shared/errors";
-import { writeCheckpointAsync, type Checkpoint } from "./checkpoint";
+import type { CheckpointRecord } from "../store/types";
 import type { CollectorLog } from "./log";
-import type { PendingRetries } from "./pending";
+import { setRetries, type PendingRetries } from "./pending";
 
 export interface GroupCommitOptions {
   log: CollectorLog;
-  stateDir: string;
   /** the check's checkpoint; `pending` and `dedupeUpTo` are brought up to date at each commit */
-  state: Checkpoint;
+  state: CheckpointRecord;
   /** the UIDs of this check not logged yet, ascending */
   pending: () => number[];
   /** failed fetches of pending UIDs, kept in the checkpoint (pending.ts) */
@@ -22,7 +22,7 @@ export interface GroupCommitOptions {
   onCommit?: () => void;
 }
 
-/** Writing the logs or the checkpoint failed: the machine's problem, not the mail server's. */
+/** Writing the logs or the store failed: the machine's problem, not the mail server's. */
 export function localError(err: unknown, what: string, dir: string): MailerError {
   if (err instanceof MailerError) return err;
   return new MailerError("local", `cannot ${what}: ${messageOf(err)} — check free space and permissions of ${dir}`);
@@ -60,25 +60,13 @@ export class GroupCommit {
 
   /** Claims done exactly what is in the log at this moment — after fsync'ing the log. */
   private async commit(): Promise<void> {
-    const { log, stateDir, state } = this.o;
+    const { state } = this.o;
     state.pending = this.o.pending();
     if (state.pending.length === 0) state.dedupeUpTo = 0;
-    const retries = this.o.retries.snapshot();
-    if (retries) state.retries = retries;
-    else delete state.retries;
-    const snapshot: Checkpoint = { ...state, pending: state.pending };
+    setRetries(state, this.o.retries.snapshot());
     this.written = 0;
     this.lastCommit = Date.now();
-    try {
-      await log.sync();
-    } catch (err) {
-      throw localError(err, `write the log in ${log.logDir}`, "LOG_DIR");
-    }
-    try {
-      await writeCheckpointAsync(stateDir, snapshot);
-    } catch (err) {
-      throw localError(err, `write the checkpoint in STATE_DIR=${stateDir}`, `STATE_DIR=${stateDir}`);
-    }
+    await this.o.log.commit({ ...state, pending: state.pending });
     this.o.onCommit?.();
   }
 }

@@ -10,7 +10,7 @@ Watches the INBOX of EMAIL_LOGIN on IMAP_HOST:IMAP_PORT (or POP3_HOST:POP3_PORT 
 MAIL_PROTOCOL=pop3) and appends each new message, as one JSON line, to LOG_DIR/success_request.log (subject "[Ticket #<n>] Mailer", also after Re:/Fwd:)
 or LOG_DIR/error_request.log (everything else, with a reason). Checks every PERIOD_CHECK
 seconds, and at once when new mail arrives if the server offers IDLE. Mail is never marked
-as read; what is new is tracked by UID in STATE_DIR/collector-checkpoint.json.
+as read; what is new is tracked by UID in the store in STATE_DIR (bun run state shows it).
 
   --once     run one check and exit (0 = done)
   --json     with --once: print one JSON object on stdout, every other line on stderr:

@@ -3,7 +3,8 @@
 // source) is no verdict on the message: it stays pending and is fetched again at the next check,
 // alone. Only after MAX_FETCH_ATTEMPTS tries, across checks and reconnects, does it get one error
 // entry naming the UID and the last failure — so nothing waits forever and nothing vanishes.
-// The record lives in the checkpoint (Checkpoint.retries), keyed by UID.
+// The record lives in the store's checkpoint as `extra.retries` (CheckpointRecord), keyed by UID.
+import type { CheckpointRecord } from "../store/types";
 
 /** Tries per message before it is logged as never delivered (README "When the server fails"). */
 export const MAX_FETCH_ATTEMPTS = 5;
@@ -73,4 +74,18 @@ export function isRetries(v: unknown): v is Retries {
 function isRetry(r: unknown): r is Retry {
   const x = r as Retry | null;
   return !!x && Number.isInteger(x.attempts) && x.attempts > 0 && typeof x.lastError === "string";
+}
+
+/** The retries recorded in a checkpoint (`extra.retries`); anything malformed counts as none. */
+export function retriesOf(cp: CheckpointRecord | null | undefined): Retries | undefined {
+  const r = cp?.extra?.retries;
+  return isRetries(r) ? r : undefined;
+}
+
+/** Puts RETRIES into the checkpoint's `extra` (or takes them out), keeping any other extra data. */
+export function setRetries(cp: CheckpointRecord, retries: Retries | undefined): void {
+  const { retries: _old, ...rest } = cp.extra ?? {};
+  const extra: Record<string, unknown> = retries ? { ...rest, retries } : rest;
+  if (Object.keys(extra).length) cp.extra = extra;
+  else delete cp.extra;
 }

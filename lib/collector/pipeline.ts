@@ -4,12 +4,12 @@
 import { createHash } from "node:crypto";
 import { MailerError, messageOf } from "../shared/errors";
 import { GcPace } from "../shared/gc-pace";
-import { classify, unparsedEntry, type Classified, type MessageMeta } from "./classify";
+import { classify, unparsedEntry, withIssued, type Classified, type MessageMeta } from "./classify";
 import type { CheckResult, CollectorOptions } from "./collector";
 import { GroupCommit, localError } from "./group-commit";
 import { literalTooLarge, type Mailbox } from "./imap-mailbox";
 import type { ParseOutcome } from "./parse-pool";
-import { PendingRetries } from "./pending";
+import { PendingRetries, retriesOf } from "./pending";
 import { ParserPolicy } from "./parser-policy";
 import type { CheckPlan } from "./plan";
 
@@ -21,8 +21,11 @@ export class Pipeline {
   private readonly result: CheckResult = { tickets: 0, errors: 0, skipped: 0, stopped: false, pending: 0 };
   /** UIDs of `work` not logged yet */
   private readonly remaining: Set<number>;
-  /** sha256 → how many more messages with that source may be skipped as logged before */
-  private readonly budget: Map<string, number>;
+  /** sha256 → how many more messages with that source may be skipped as logged before
+   *  (looked up in the index the first time a batch holds that source) */
+  private readonly budget = new Map<string, number>();
+  /** the first ticket number the server's ledger covers; null: no ledger, no `issued` field */
+  private ledgerFrom: bigint | null = null;
   private readonly commits: GroupCommit;
   private readonly parser: ParserPolicy;
   /** a few messages (a check woken by IDLE): a line each; a backlog: a line per batch */
@@ -31,15 +34,13 @@ export class Pipeline {
   private readonly retries: PendingRetries;
 
   constructor(private readonly mailbox: Mailbox, private readonly plan: CheckPlan, private readonly o: CollectorOptions) {
-    const { work, state, uidValidity } = plan;
+    const { work, state } = plan;
     this.remaining = new Set(work);
-    this.budget = state.dedupeUpTo > 0 ? o.log.digestsOutside(uidValidity) : new Map();
     this.parser = new ParserPolicy(o.pool, o.inlineUpTo);
     this.lineEach = work.length <= (o.linesUpTo ?? 20);
-    this.retries = new PendingRetries(state.retries, work);
+    this.retries = new PendingRetries(retriesOf(state), work);
     this.commits = new GroupCommit({
       log: o.log,
-      stateDir: o.stateDir,
       state,
       pending: () => work.filter((uid) => this.remaining.has(uid)),
       retries: this.retries,
@@ -51,6 +52,8 @@ export class Pipeline {
 
   async run(): Promise<CheckResult> {
     const { work } = this.plan;
+    const from = work.length && this.o.tickets ? await this.o.tickets.ledgerStart() : null;
+    this.ledgerFrom = from === null ? null : BigInt(from);
     const batchSize = this.o.batchSize ?? 100;
     let previous: Promise<void> = Promise.resolve();
     let chain: Promise<void> = Promise.resolve();
@@ -177,28 +180,37 @@ export class Pipeline {
 
   /** Writes one parsed batch to the log (skipping what was logged under an earlier UIDVALIDITY);
    *  what was not delivered (null) stays pending. */
-  private logBatch(fetched: (Classified | null)[]): void {
+  private async logBatch(fetched: (Classified | null)[]): Promise<void> {
     this.commits.throwIfFailed();
     const items = fetched.filter((item): item is Classified => item !== null);
     const uids = items.map((item) => item.entry.uid);
-    const { keep, skipped } = this.dedupe(items);
+    const { keep, skipped } = await this.dedupe(items);
+    const entries = await this.markIssued(keep);
+    this.commits.throwIfFailed();
     try {
-      this.o.log.write(keep);
+      this.o.log.write(entries);
     } catch (err) {
       throw localError(err, `write the log in ${this.o.log.logDir}`, "LOG_DIR");
     }
     for (const uid of uids) this.remaining.delete(uid), this.retries.done(uid);
-    this.report(keep, skipped, uids);
+    this.report(entries, skipped, uids);
     this.commits.wrote(uids.length);
   }
 
-  private dedupe(items: Classified[]): { keep: Classified[]; skipped: number[] } {
+  private async dedupe(items: Classified[]): Promise<{ keep: Classified[]; skipped: number[] }> {
+    const upTo = this.plan.state.dedupeUpTo;
+    const digests = items.filter((i) => i.entry.uid <= upTo && i.entry.sha256 !== null && !this.budget.has(i.entry.sha256)).map((i) => i.entry.sha256!);
+    const unknown = [...new Set(digests)];
+    if (unknown.length) {
+      const counts = await this.o.log.digestsOutside(this.plan.uidValidity, unknown);
+      for (const d of unknown) this.budget.set(d, counts.get(d) ?? 0);
+    }
     const keep: Classified[] = [];
     const skipped: number[] = [];
     for (const item of items) {
       const { entry } = item;
       const left = entry.sha256 === null ? 0 : (this.budget.get(entry.sha256) ?? 0);
-      if (entry.uid <= this.plan.state.dedupeUpTo && left > 0) {
+      if (entry.uid <= upTo && left > 0) {
         this.budget.set(entry.sha256!, left - 1);
         skipped.push(entry.uid);
         continue;
@@ -206,6 +218,18 @@ export class Pipeline {
       keep.push(item);
     }
     return { keep, skipped };
+  }
+
+  /** With the server's ledger in the store: each success entry says whether its number was
+   *  issued here and the person's mail accepted (numbers below the ledger's start: unknown). */
+  private async markIssued(items: Classified[]): Promise<Classified[]> {
+    const from = this.ledgerFrom;
+    if (from === null || !this.o.tickets) return items;
+    const covered = (t: string | undefined): t is string => t !== undefined && BigInt(t) >= from;
+    const tickets = items.filter((i) => i.log === "success" && covered(i.entry.ticket)).map((i) => i.entry.ticket!);
+    if (tickets.length === 0) return items;
+    const ledger = await this.o.tickets.ledger(tickets);
+    return items.map((i) => (i.log === "success" && covered(i.entry.ticket) ? { log: "success", entry: withIssued(i.entry, ledger.get(i.entry.ticket)?.accepted === true) } : i));
   }
 
   /** Counts the batch, and prints a line per message or one for the batch. */

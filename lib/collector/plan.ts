@@ -1,19 +1,20 @@
 // Planning one check: which UIDs to take, from where. What is new is IMAP UIDs under one
 // UIDVALIDITY, never the \Seen flag (except to pick the starting point when there is neither a
-// checkpoint nor a log). The plan is written to the checkpoint before any work, so a crash
-// from here on leaves the work listed as pending (README "How it decides what is new").
-import { MailerError, messageOf } from "../shared/errors";
+// checkpoint nor a log). The plan is written to the checkpoint (in the store) before any work,
+// so a crash from here on leaves the work listed as pending (README "How it decides what is new").
+import type { CheckpointRecord, CollectorStore } from "../store/types";
+import { localError } from "./group-commit";
 import type { Say } from "../shared/log";
-import { readCheckpoint, writeCheckpoint, type Checkpoint } from "./checkpoint";
-import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 import { SANDBOX_IMAP_NAME } from "../sandbox/uidvalidity";
+import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
-import { PendingRetries } from "./pending";
+import { PendingRetries, retriesOf, setRetries } from "./pending";
 
 export interface PlanOptions {
-  account: string;
+  /** the checkpoint's key: this mailbox into this LOG_DIR (lib/store/keys.ts) */
+  key: string;
   mailboxName: string;
-  stateDir: string;
+  store: CollectorStore;
   log: CollectorLog;
   /** --all: take every message not logged yet */
   all: boolean;
@@ -25,7 +26,7 @@ export interface CheckPlan {
   /** UIDs to fetch, ascending, none of them in the log yet */
   work: number[];
   /** the checkpoint as written for this check; group commit keeps it up to date */
-  state: Checkpoint;
+  state: CheckpointRecord;
 }
 
 /** Where a check starts: everything above `lastUid`, plus `pending`. */
@@ -38,32 +39,37 @@ interface Start {
 export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<CheckPlan> {
   const info = await mailbox.open();
   const uv = info.uidValidity;
-  let cp = readCheckpointLocal(o.stateDir);
-  if (cp && cp.account !== o.account) cp = null;
+  const cp = await o.store.readCheckpoint(o.key).catch((err) => Promise.reject(localError(err, "read the checkpoint", "STATE_DIR")));
   const start = await startingPoint(mailbox, o, info, cp);
   const fresh = await mailbox.search({ above: start.lastUid });
   const top = Math.max(start.lastUid, maxOf(fresh));
-  const work = union(start.pending, fresh).filter((uid) => !o.log.has(uv, uid));
-  // failed fetches count across checks of the same mailbox (pending.ts)
-  const retries = cp && cp.uidValidity === uv ? new PendingRetries(cp.retries, work).snapshot() : undefined;
-  const state: Checkpoint = { account: o.account, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0, ...(retries ? { retries } : {}) };
-  if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) saveCheckpoint(o.stateDir, state);
+  const candidates = union(start.pending, fresh);
+  const logged = await o.log.logged(uv, candidates);
+  const work = candidates.filter((uid) => !logged.has(uid));
+  // extra data (failed fetches among it) counts across checks of the same mailbox (pending.ts)
+  const extra = cp?.uidValidity === uv && cp.extra ? { extra: { ...cp.extra } } : {};
+  const state: CheckpointRecord = { key: o.key, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0, ...extra };
+  setRetries(state, cp?.uidValidity === uv ? new PendingRetries(retriesOf(cp), work).snapshot() : undefined);
+  if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) {
+    await o.log.commit(state);
+  }
   return { uidValidity: uv, work, state };
 }
 
-async function startingPoint(mailbox: Mailbox, o: PlanOptions, info: MailboxInfo, cp: Checkpoint | null): Promise<Start> {
+async function startingPoint(mailbox: Mailbox, o: PlanOptions, info: MailboxInfo, cp: CheckpointRecord | null): Promise<Start> {
   const uv = info.uidValidity;
   if (cp && cp.uidValidity === uv) return await resume(mailbox, o, cp);
   if (cp) return await rescan(mailbox, o, cp.uidValidity, info);
   // no checkpoint, but the log knows this mailbox: carry on after what it holds
-  if (o.log.maxUid(uv) > 0 && !o.all) return { lastUid: o.log.maxUid(uv), pending: [], dedupeUpTo: 0 };
+  const inLog = await o.log.maxUid(uv);
+  if (inLog > 0 && !o.all) return { lastUid: inLog, pending: [], dedupeUpTo: 0 };
   return await firstRun(mailbox, o);
 }
 
 /** The same mailbox as last time. A checkpoint that lags behind the log (kill -9 between append
  *  and checkpoint write) is harmless: everything above lastUid and everything pending is looked
  *  at again, and whatever the log already holds for this UIDVALIDITY is skipped by UID. */
-async function resume(mailbox: Mailbox, o: PlanOptions, cp: Checkpoint): Promise<Start> {
+async function resume(mailbox: Mailbox, o: PlanOptions, cp: CheckpointRecord): Promise<Start> {
   if (!o.all) return { lastUid: cp.lastUid, pending: cp.pending, dedupeUpTo: cp.dedupeUpTo };
   const all = await mailbox.search({ all: true });
   return {
@@ -105,23 +111,6 @@ async function firstRun(mailbox: Mailbox, o: PlanOptions): Promise<Start> {
       `(of ${all.length}). From now on every new message counts, read or not; --all takes the older ones too.`,
   );
   return { lastUid, pending, dedupeUpTo: lastUid };
-}
-
-/** An unreadable checkpoint while working stops the collector like any local failure. */
-function readCheckpointLocal(stateDir: string): Checkpoint | null {
-  try {
-    return readCheckpoint(stateDir);
-  } catch (err) {
-    throw new MailerError("local", messageOf(err));
-  }
-}
-
-function saveCheckpoint(stateDir: string, state: Checkpoint): void {
-  try {
-    writeCheckpoint(stateDir, state);
-  } catch (err) {
-    throw new MailerError("local", `cannot write the checkpoint in STATE_DIR=${stateDir}: ${messageOf(err)} — check free space and permissions`);
-  }
 }
 
 function maxOf(values: number[]): number {

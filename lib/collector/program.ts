@@ -1,24 +1,26 @@
-// The collector program: configuration, CA, the STATE_DIR lock, the logs read back, then the
-// loop (loop.ts) until stopped or, with --once, one check. Failures to start are MailerErrors;
-// the entry point prints them and exits.
+// The collector program: configuration, CA, the store, LOG_DIR taken (lease + marker), the logs
+// reconciled with their index, then the loop (loop.ts) until stopped or, with --once, one
+// check. Failures to start are MailerErrors; the entry point prints them and exits.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
 import type { Config } from "../shared/config";
-import { MailerError, messageOf } from "../shared/errors";
+import { isMailerError, MailerError, messageOf } from "../shared/errors";
 import { createLogger, type Say } from "../shared/log";
 import { isLoopback } from "../shared/net";
 import { describeAuth, openOAuth2, type OAuth2Session } from "../shared/oauth2/session";
 import { makeRedactor } from "../shared/redact";
 import { onStopSignals } from "../shared/shutdown";
-import { acquireCollectorLock } from "./checkpoint";
 import { Collector, type CheckResult, type Progress } from "./collector";
 import type { MailboxInfo } from "./imap-mailbox";
-import { readCheckpoint } from "./checkpoint";
 import { MAILBOX, openRemote, type Remote } from "./remote";
 import type { CollectorFlags, RunCollectorOptions } from "./index";
 import { CollectorLog } from "./log";
 import { runLoop, summary } from "./loop";
+import { takeLogDir, type LogDirOwnership } from "./ownership";
+import { mailboxAccount, mailboxScope, rebuildLogs, waitForMailbox } from "./shared-mailbox";
 import { ParsePool } from "./parse-pool";
 import { ProgressLine } from "./progress";
+import { openStore, type Store } from "../store";
+import { checkpointKey } from "../store/keys";
 
 interface Io {
   out: Say;
@@ -66,37 +68,60 @@ export async function runCollectorProgram(flags: CollectorFlags, o: RunCollector
   const ca = loadCaOrThrow(config, "collector");
   const oauth2 = openOAuth2(config);
   const io = collectorIo(config, flags, makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
-  const releaseLock = acquireCollectorLock(config.stateDir);
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-collector" });
   try {
-    const log = await openLog(config.logDir, io);
+    for (const notice of store.notices) io.out(notice);
+    const shared = config.stateDatabaseUrl ? { scope: mailboxScope(mailboxAccount(config)) } : null;
+    const owner = shared ? await takeSharedMailbox(config, store, shared.scope, io, !flags.once) : await takeLogDir(store, config.logDir, config.stateDir);
     try {
-      const remote = openRemote(config, ca, oauth2, flags.debug ? io.trace : undefined);
+      const log = await openLog(config.logDir, store, owner, io, shared);
       try {
-        return await watch(config, remote, log, flags, io, o);
+        const remote = openRemote(config, ca, oauth2, flags.debug ? io.trace : undefined);
+        try {
+          return await watch(config, remote, store, log, flags, io, o, shared !== null);
+        } finally {
+          remote.close();
+        }
       } finally {
-        remote.close();
+        log.close();
       }
     } finally {
-      log.close();
+      await owner.release();
     }
   } finally {
-    releaseLock();
+    await store.close();
   }
 }
 
-/** Reads both logs back (what is already done) and opens them for append. */
-async function openLog(logDir: string, io: Io): Promise<CollectorLog> {
-  const log = new CollectorLog(logDir);
+/** Collectors sharing PostgreSQL: stand by until this one holds the mailbox, then make LOG_DIR
+ *  a complete copy of the database's record before appending to it. */
+async function takeSharedMailbox(config: Config, store: Store, scope: string, io: Io, wait: boolean): Promise<LogDirOwnership> {
+  const owner = await waitForMailbox(store, mailboxAccount(config), config.logDir, config.stateDir, io.out, wait);
   try {
-    await log.load();
+    const n = await rebuildLogs(store, scope, config.logDir);
+    io.out(`LOG_DIR=${config.logDir} rebuilt from ${store.description}: ${n} entries`);
+    return owner;
   } catch (err) {
+    await owner.release();
+    if (isMailerError(err)) throw err;
+    throw new MailerError("local", `cannot rebuild the logs in LOG_DIR=${config.logDir}: ${messageOf(err)} — check that the directory is writable`);
+  }
+}
+
+/** Opens both logs for append and indexes what a crash left past the indexed offset. */
+async function openLog(logDir: string, store: Store, owner: LogDirOwnership, io: Io, shared: { scope: string } | null): Promise<CollectorLog> {
+  const log = new CollectorLog(logDir, store.collector, owner, shared);
+  try {
+    await log.open();
+  } catch (err) {
+    if (isMailerError(err)) throw err;
     throw new MailerError("local", `cannot read or open the logs in LOG_DIR=${logDir}: ${messageOf(err)} — check that the directory is writable`);
   }
   if (log.badLines > 0) io.err(`note: ${log.badLines} line(s) in the logs are not collector entries (hand edits or a line cut by a crash); ignored.`, "bad-lines", { lines: log.badLines });
   return log;
 }
 
-async function watch(config: Config, remote: Remote, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions): Promise<number> {
+async function watch(config: Config, remote: Remote, store: Store, log: CollectorLog, flags: CollectorFlags, io: Io, o: RunCollectorOptions, shared: boolean): Promise<number> {
   const { host, port } = remote.endpoint;
   const stop = new AbortController();
   const removeSignals = onStopSignals({
@@ -107,12 +132,17 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
     exit: o.exit,
     log: io.err,
   });
+  // shared: one checkpoint per mailbox, whichever host's LOG_DIR the entries are copied to
+  const key = shared ? mailboxScope(remote.account) : checkpointKey(remote.account, config.logDir);
+  // no checkpoint for this mailbox into this LOG_DIR yet: a first run (the note, POP3)
+  const firstRun = !!remote.firstRunNote && !flags.all && !(await hasCheckpointFor(store, key));
   const pool = new ParsePool({ workerUrl: o.workerUrl });
   let progress: Progress | null = null;
   const collector = new Collector({
-    account: remote.account,
+    key,
     mailboxName: MAILBOX,
-    stateDir: config.stateDir,
+    store: store.collector,
+    tickets: store.tickets,
     log,
     pool,
     all: flags.all,
@@ -131,7 +161,7 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
       out: io.out,
       err: io.err,
       where: { login: config.emailLogin, host, port, mailbox: MAILBOX, protocol: remote.protocol },
-      onReady: (info) => announce(config, remote, info, flags, io),
+      onReady: (info) => announce(config, remote, info, flags, io, firstRun),
       report: (r) => (io.json ? console.log(jsonSummary(r)) : io.out(summary(r), "summary", { tickets: r.tickets, others: r.errors, skipped: r.skipped, pending: r.pending })),
       onFatal: (f) => {
         io.fatal(f.message, "stopped", { kind: f.kind });
@@ -147,7 +177,7 @@ async function watch(config: Config, remote: Remote, log: CollectorLog, flags: C
 }
 
 /** The readiness line, and a warning when the mail travels in plain text off this machine. */
-function announce(config: Config, remote: Remote, info: MailboxInfo, flags: CollectorFlags, io: Io): void {
+function announce(config: Config, remote: Remote, info: MailboxInfo, flags: CollectorFlags, io: Io, firstRun: boolean): void {
   const { host, port } = remote.endpoint;
   const { name, tlsPort } = remote.protocol;
   const how = flags.once ? "checking" : "watching";
@@ -164,12 +194,12 @@ function announce(config: Config, remote: Remote, info: MailboxInfo, flags: Coll
   if (!info.tls && !isLoopback(host)) {
     io.err(`warning: the connection to ${host}:${port} is not encrypted (the server offers no STARTTLS) — set ${name}_SECURE=starttls to require it, or use port ${tlsPort}`, "plaintext");
   }
-  if (remote.firstRunNote && !flags.all && !hasCheckpointFor(config.stateDir, remote.account)) io.out(remote.firstRunNote, "first-run");
+  if (remote.firstRunNote && firstRun) io.out(remote.firstRunNote, "first-run");
 }
 
-function hasCheckpointFor(stateDir: string, account: string): boolean {
+async function hasCheckpointFor(store: Store, key: string): Promise<boolean> {
   try {
-    return readCheckpoint(stateDir)?.account === account;
+    return (await store.collector.readCheckpoint(key)) !== null;
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@
 import type { Socket } from "bun";
 import { LineAssembler, type Frame } from "../wire/framing";
 import { encodeReply, errorReply, type Reply } from "../wire/protocol";
+import { ProxyFront } from "./proxy-protocol";
 
 export interface Peer {
   ip: string;
@@ -22,6 +23,11 @@ export interface ConnectionOptions {
   onLocalReply?: (peer: Peer, reply: Reply) => void;
   /** The connection is closed or cut; called at least once. */
   onGone: (conn: Connection) => void;
+  /** PROXY_PROTOCOL: true = a v2 header must come first (behind haproxy), false = one is refused */
+  proxyProtocol?: boolean;
+  /** PROXY_PROTOCOL=on: the header has named the client (conn.peer); a reply refuses the
+   *  connection (MAX_CONNECTIONS_PER_IP is applied here, to the real client address) */
+  onClient?: (conn: Connection) => Reply | null;
 }
 
 // pause()/resume() exist on Bun's sockets at runtime but are missing from bun-types 1.4.
@@ -33,9 +39,12 @@ const encoder = new TextEncoder();
 const internalError = () => errorReply("INTERNAL", "the server hit an internal error — try again");
 
 export class Connection {
-  readonly peer: Peer;
+  /** the client: from the PROXY header when there is one (set before the first request) */
+  peer: Peer;
   /** counted against MAX_CONNECTIONS (a BUSY connection is not) */
   counted = false;
+  /** the address counted against MAX_CONNECTIONS_PER_IP, once known (after the PROXY header when on) */
+  countedIp: string | null = null;
   private readonly assembler: LineAssembler;
   /** resolves when every reply queued so far has been handed to the socket */
   private tail: Promise<void> = Promise.resolve();
@@ -49,10 +58,13 @@ export class Connection {
   /** when our side was ended (FIN sent); the socket is cut if the peer lingers */
   private endedAt = 0;
   private paused = false;
+  /** until the start of the connection is decided (PROXY header or not) */
+  private front: ProxyFront | null;
 
   constructor(private readonly socket: Socket<Connection>, private readonly o: ConnectionOptions) {
     this.peer = { ip: socket.remoteAddress, label: `${socket.remoteAddress}:${socket.remotePort}` };
     this.assembler = new LineAssembler(o.maxRequestBytes);
+    this.front = new ProxyFront(o.proxyProtocol === true);
   }
 
   /** Answers once (BUSY) without reading anything, then closes. */
@@ -66,7 +78,33 @@ export class Connection {
   onData(chunk: Uint8Array): void {
     if (this.closing) return;
     this.lastActivity = performance.now();
-    for (const frame of this.assembler.push(chunk)) this.onFrame(frame);
+    const bytes = this.front ? this.throughFront(chunk) : chunk;
+    if (bytes) for (const frame of this.assembler.push(bytes)) this.onFrame(frame);
+  }
+
+  /** The connection's first bytes: a PROXY header taken off (the real client becomes the peer),
+   *  or refused; null while undecided or refused. */
+  private throughFront(chunk: Uint8Array): Uint8Array | null {
+    const r = this.front!.push(chunk);
+    if (r.kind === "more") return null;
+    if (r.kind === "refused") {
+      const why = this.front!.required
+        ? `this server takes connections through its load balancer only (PROXY_PROTOCOL=on): it got ${r.reason} — connect to the balancer's address`
+        : `this server does not expect ${r.reason} (PROXY_PROTOCOL=off) — set PROXY_PROTOCOL=on on the server, or remove send-proxy-v2 from the balancer`;
+      this.front = null;
+      this.answerLocally(errorReply("BAD_REQUEST", why));
+      this.closing = true;
+      this.maybeEnd();
+      return null;
+    }
+    this.front = null;
+    if (r.source) this.peer = { ip: r.source.ip, label: `${r.source.ip}:${r.source.port}` };
+    const busy = this.o.proxyProtocol ? this.o.onClient?.(this) : null;
+    if (busy) {
+      this.refuse(busy);
+      return null;
+    }
+    return r.bytes;
   }
 
   private onFrame(frame: Frame): void {
@@ -158,6 +196,13 @@ export class Connection {
   /** The peer sent its FIN. */
   onEnd(): void {
     // A last request without its "\n" still counts (`printf '{…}' | nc -N`).
+    if (this.front && !this.closing) {
+      // ended before the start was decided: a balancer's health check (nothing sent), or a
+      // client whose few bytes could have begun a PROXY header
+      const held = this.front.leftover();
+      this.front = null;
+      for (const frame of this.assembler.push(held)) this.onFrame(frame);
+    }
     if (!this.closing) for (const frame of this.assembler.finish()) this.onFrame(frame);
     this.close();
   }

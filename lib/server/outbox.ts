@@ -1,168 +1,156 @@
-// Durable outbox for the admin's copies: the delivery policy on top of the journal
-// (outbox-journal.ts) — when a copy may go out, one attempt at a time, retries, dead letters.
+// The outbox of the admin's copies: the delivery policy on top of the store (lib/store) — when a
+// copy may go out, one attempt at a time, retries, dead letters.
 //
-// Every copy is written to the journal (fsync'd) BEFORE the person's own mail is sent, "held"
-// until that send succeeds (then released for delivery) or fails (then cancelled). So a crash
-// at any moment leaves it queued: after a restart a held copy is delivered, because the
-// person's mail may have been accepted just before the crash. A "sent" record ends it.
-// Delivery is exactly once while the process lives (one attempt in flight per entry, never
-// two); the process ending (kill -9, crash) between the SMTP server taking the whole copy and
-// the "sent" record, or a timed-out transaction the server did commit, can send it again —
-// with the same Message-ID and Date (README "Duplicate admin copies").
-import type { MailSender, OutgoingMail } from "./smtp";
-import { OutboxJournal, type OutboxEntry, type OutboxLog } from "./outbox-journal";
-
-export { OUTBOX_FILE, type OutboxEntry, type OutboxLog } from "./outbox-journal";
+// Every copy is created in the store, held, in the same transaction that issues its ticket
+// number, BEFORE the person's own mail is sent; released for delivery when that send succeeds,
+// cancelled when it fails. A held copy whose process dies is delivered by the next process that
+// looks (at once on the same host, after the hold expires elsewhere), because the person's mail
+// may have been accepted just before the crash. Claims are atomic in the store, so no two
+// processes (several servers may share STATE_DIR) ever send one copy at the same time; only the
+// process ending (kill -9, crash) between the SMTP server taking the whole copy and the "sent"
+// record, or a timed-out transaction the server did commit, can send it again — with the same
+// Message-ID and Date (README "Duplicate admin copies").
+import { currentHolder, holderGone } from "../store/holder";
+import type { IssuedTicket, OutboxCopy, OutboxSummary, StoredMail, TicketStore } from "../store/types";
+import type { MailSender } from "./smtp";
 
 export type DeliveryOutcome = "sent" | "queued" | "dead";
 
+export interface OutboxLog {
+  info(line: string): void;
+  /** loud: dead letters and store errors */
+  error(line: string): void;
+}
+
+export interface OutboxOptions {
+  /** how long a held or claimed copy is protected from other processes (longer than any send) */
+  claimMs: number;
+  /** seconds between retry rounds (OUTBOX_RETRY) */
+  retrySeconds: number;
+  now?: () => Date;
+}
+
+/** copies claimed per round of retries */
+const CLAIM_BATCH = 20;
+
 export class Outbox {
-  private readonly inFlight = new Map<string, Promise<DeliveryOutcome>>();
-  private seq = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private retrying: Promise<void> | null = null;
-
-  /** Opens (reads and compacts) the journal in `dir`; throws on a disk error. */
-  static open(dir: string, sender: MailSender, log: OutboxLog, now: () => Date = () => new Date()): Outbox {
-    return new Outbox(OutboxJournal.open(dir, log, now), sender, log, now);
-  }
+  private readonly inFlight = new Set<Promise<DeliveryOutcome>>();
+  /** the last temporary failure, for the retry round's summary line */
+  private lastError = "";
 
   constructor(
-    private readonly journal: OutboxJournal,
+    private readonly store: TicketStore,
     private readonly sender: MailSender,
     private readonly log: OutboxLog,
-    private readonly now: () => Date = () => new Date(),
+    private readonly o: OutboxOptions,
   ) {}
 
-  get path(): string {
-    return this.journal.path;
+  private now(): Date {
+    return this.o.now?.() ?? new Date();
   }
 
-  /** Copies waiting for a retry (not dead, not held). */
-  get pending(): OutboxEntry[] {
-    return [...this.journal.entries.values()].filter((e) => !e.dead && !e.held);
-  }
-
-  get deadLetters(): OutboxEntry[] {
-    return [...this.journal.entries.values()].filter((e) => e.dead);
-  }
-
-  /**
-   * Queues a copy durably: resolves once its line is fsync'd; rejects on a disk error (and
-   * then the copy is not queued). A `held` copy is not delivered by this process until
-   * `release` (see the top of the file).
-   */
-  async enqueue(ticket: string, mail: OutgoingMail, opts: { held?: boolean } = {}): Promise<string> {
-    const at = this.now().toISOString();
-    const id = `${ticket}-${process.pid.toString(36)}${(++this.seq).toString(36)}`;
-    // Message-ID and Date fixed now, so every attempt sends the same message.
-    const fixed: OutgoingMail = { ...mail, messageId: mail.messageId ?? `<ticket-${ticket}.${id}@mailer>`, date: mail.date ?? at };
-    this.journal.append({ op: "queued", id, ticket, mail: fixed, at }, false);
-    if (opts.held) this.journal.entries.get(id)!.held = true;
-    try {
-      await this.journal.flushed();
-    } catch (err) {
-      this.journal.entries.delete(id);
-      try {
-        this.journal.append({ op: "cancelled", id, at }, false);
-      } catch {} // the disk is failing anyway; a restart may then deliver it: never lose, at worst tell twice
-      throw err;
-    }
-    return id;
-  }
-
-  /** The person's mail was accepted: the held copy may now be delivered. */
-  release(id: string): void {
-    const entry = this.journal.entries.get(id);
-    if (entry) entry.held = false;
+  /** Issues the next ticket number with its admin copy, held, durably (rejects on a store error). */
+  issue(requester: string, adminCopy: (ticket: string) => Omit<StoredMail, "messageId" | "date">): Promise<IssuedTicket> {
+    return this.store.issue({ requester, adminCopy, holder: currentHolder(), holdMs: this.o.claimMs, now: this.now() });
   }
 
   /** The person's mail was refused: the held copy must never go out. */
-  cancel(id: string): void {
-    // Not fsync'd: should the OS itself crash first, the copy is delivered after the restart,
-    // which tells the admin of a request that failed — never loses one that succeeded.
-    this.journal.append({ op: "cancelled", id, at: this.now().toISOString() }, false);
+  cancel(id: string): Promise<void> {
+    return this.store.cancel(id);
   }
 
-  /** Attempts one entry now (or joins the attempt already in flight). */
-  deliver(id: string): Promise<DeliveryOutcome> {
-    const running = this.inFlight.get(id);
-    if (running) return running;
-    const entry = this.journal.entries.get(id);
-    if (!entry) return Promise.resolve("sent");
-    if (entry.dead) return Promise.resolve("dead");
-    if (entry.held) return Promise.resolve("queued");
-    const attempt = this.attempt(entry).finally(() => this.inFlight.delete(id));
-    this.inFlight.set(id, attempt);
-    return attempt;
+  /** The person's mail was accepted: the copy is released and attempted at once. */
+  async release(id: string): Promise<DeliveryOutcome> {
+    const copy = await this.store.release(id, { holder: currentHolder(), claimMs: this.o.claimMs, now: this.now() });
+    return copy ? await this.track(this.attempt(copy)) : "queued";
   }
 
-  private async attempt(entry: OutboxEntry): Promise<DeliveryOutcome> {
-    const result = await this.sender.send(entry.mail);
-    const at = this.now().toISOString();
+  /** At start: copies held or claimed by processes of this host that are gone become due. */
+  async recover(): Promise<number> {
+    const gone = (await this.store.holders()).filter(holderGone);
+    return await this.store.reclaim(gone);
+  }
+
+  summary(): Promise<OutboxSummary> {
+    return this.store.summary();
+  }
+
+  private track(p: Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+    this.inFlight.add(p);
+    return p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async attempt(copy: OutboxCopy): Promise<DeliveryOutcome> {
+    const result = await this.sender.send(copy.mail);
+    const at = this.now();
+    const key = { id: copy.id, claimToken: copy.claimToken, at };
     try {
       if (result.ok) {
-        // Not fsync'd: a process crash keeps it (page cache); only losing the OS itself could
-        // cause one duplicate, with the same Message-ID.
-        this.journal.append({ op: "sent", id: entry.id, at, response: result.response }, false);
-        // Compacting needs a quiet moment: no other attempt running, nothing left to retry.
-        if (this.inFlight.size <= 1 && this.pending.length === 0) this.journal.compactIfGrown();
+        await this.store.record({ ...key, outcome: "sent", response: result.response });
         return "sent";
       }
       if (result.permanent) {
-        this.journal.append({ op: "dead", id: entry.id, at, reason: result.error }, true);
+        await this.store.record({ ...key, outcome: "dead", error: result.error });
         this.log.error(
-          `DEAD LETTER: the admin copy of ticket ${entry.ticket} (to ${entry.mail.to}) was refused permanently: ${result.error} — ` +
-            `it is kept in ${this.path} and will not be retried`,
+          `DEAD LETTER: the admin copy of ticket ${copy.ticket} (to ${copy.mail.to}) was refused permanently: ${result.error} — ` +
+            `it is kept in the outbox and not retried (\`bun run state\` lists it; \`bun run state --requeue ${copy.ticket}\` sends it again)`,
         );
         return "dead";
       }
-      this.journal.append({ op: "failed", id: entry.id, at, reason: result.error }, false);
+      this.lastError = result.error;
+      // due again at once: the next retry round (of this server, or of any server that starts) takes it
+      await this.store.record({ ...key, outcome: "failed", error: result.error, retryAt: at });
       return "queued";
     } catch (err) {
-      this.log.error(`outbox: cannot write to ${this.path}: ${(err as Error).message}`);
+      // the claim expires and another attempt follows: never lost, at worst sent twice
+      this.log.error(`outbox: cannot record the attempt for ticket ${copy.ticket}: ${(err as Error).message}`);
       return result.ok ? "sent" : "queued";
     }
   }
 
-  /** Retries every pending copy not already in flight, a few at a time. */
+  /** Claims the copies that are due and attempts them, a few at a time, until none is left. */
   retryAll(concurrency = 4): Promise<void> {
     this.retrying ??= this.retryRound(concurrency).finally(() => (this.retrying = null));
     return this.retrying;
   }
 
   private async retryRound(concurrency: number): Promise<void> {
-    const queue = this.pending.filter((e) => !this.inFlight.has(e.id));
-    if (queue.length === 0) return;
-    let sent = 0;
-    let dead = 0;
-    let lastError = "";
-    const worker = async () => {
-      for (let e = queue.shift(); e; e = queue.shift()) {
-        const outcome = await this.deliver(e.id);
-        if (outcome === "sent") sent++;
-        else if (outcome === "dead") dead++;
-        else lastError = this.journal.entries.get(e.id)?.lastError ?? lastError;
+    const tally = { sent: 0, dead: 0, queued: 0 };
+    for (;;) {
+      let claimed: OutboxCopy[];
+      try {
+        claimed = await this.store.claim({ holder: currentHolder(), claimMs: this.o.claimMs, limit: CLAIM_BATCH, now: this.now() });
+      } catch (err) {
+        this.log.error(`outbox: cannot read the queued admin copies: ${(err as Error).message}`);
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const left = this.pending.length;
-    this.log.info(`outbox: retried queued admin copies: ${sent} sent, ${dead} dead, ${left} still queued${left && lastError ? ` (last error: ${lastError})` : ""}`);
+      if (claimed.length === 0) break;
+      const worker = async () => {
+        for (let c = claimed.shift(); c; c = claimed.shift()) tally[await this.track(this.attempt(c))]++;
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      if (tally.queued > 0) break; // the SMTP server is not taking them now: wait for the next round
+    }
+    if (tally.sent + tally.dead + tally.queued === 0) return;
+    const left = (await this.store.summary(0).catch(() => null))?.ready;
+    const why = left && tally.queued ? ` (last error: ${this.lastError})` : "";
+    this.log.info(`outbox: retried queued admin copies: ${tally.sent} sent, ${tally.dead} dead, ${left ?? "?"} still queued${why}`);
   }
 
-  /** Retries now and then every `seconds`. */
-  start(seconds: number): void {
+  /** Retries now and then every OUTBOX_RETRY seconds. */
+  start(): void {
     void this.retryAll();
-    this.timer = setInterval(() => void this.retryAll(), seconds * 1000);
+    this.timer = setInterval(() => void this.retryAll(), this.o.retrySeconds * 1000);
     this.timer.unref?.();
   }
 
-  /** Stops the timer and waits for attempts in flight; then the journal is closed. */
+  /** Stops the timer and waits for the attempts in flight. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.retrying;
-    await Promise.all(this.inFlight.values());
-    await this.journal.close();
+    await Promise.all(this.inFlight);
   }
 }

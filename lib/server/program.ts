@@ -1,5 +1,5 @@
-// The server as a program (README "Running it", "The server"): reads the configuration, takes
-// STATE_DIR, wires the sender, the outbox, the ticket service and the TCP listener together,
+// The server as a program (README "Running it", "The server"): reads the configuration, opens
+// the store, wires the sender, the outbox, the ticket service and the TCP listener together,
 // prints one line per request, and stops cleanly on a signal. Start-up failures are thrown as
 // MailerErrors; runCommand prints them and the entry point exits with their code.
 import { loadCaOrThrow, loadConfigOrThrow } from "../shared/cli";
@@ -17,7 +17,8 @@ import { RateLimiter } from "./rate-limit";
 import { NodemailerSender } from "./smtp";
 import { TcpServer, type Peer } from "./tcp-server";
 import { TicketService, type Outcome } from "./ticket-service";
-import { acquireStateLock, TicketAllocator } from "./tickets";
+import { openStore, type Store } from "../store";
+import type { OutboxSummary } from "../store/types";
 
 export interface ServerFlags {
   debug: boolean;
@@ -37,9 +38,8 @@ interface Running {
   tcp: TcpServer;
   outbox: Outbox;
   sender: NodemailerSender;
-  tickets: TicketAllocator;
+  store: Store;
   summary: LogSummary;
-  releaseLock: () => void;
 }
 
 /** Starts the server; resolves to the exit code once a stop signal has stopped it. */
@@ -48,8 +48,14 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
   const ca = loadCaOrThrow(config, "server");
   const oauth2 = openOAuth2(config);
   const log = serverLog(config, makeRedactor(config.emailLogin, config.emailPassword, oauth2?.secrets));
-  const { tickets, releaseLock } = openState(config.stateDir);
-  await signIn(oauth2, log, releaseLock);
+  const store = await openStore({ stateDir: config.stateDir, logDir: config.logDir, databaseUrl: config.stateDatabaseUrl, application: "mailer-server" });
+  for (const notice of store.notices) log.info("store", notice);
+  try {
+    await signIn(oauth2, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const sender = new NodemailerSender({
     smtp: config.smtp,
     login: config.emailLogin,
@@ -61,22 +67,31 @@ export async function runServerProgram(flags: ServerFlags, o: { exit(code: numbe
     debugLog: flags.debug ? (line) => console.error(line) : undefined,
     oauth2: oauth2 ?? undefined,
   });
-  const outbox = openOutbox(config.stateDir, sender, log, releaseLock);
+  // a send is bounded by a few SMTP_TIMEOUT steps; a copy is protected for well beyond that
+  const outboxLog = { info: (line: string) => log.info("outbox", line), error: (line: string) => log.error("outbox", line) };
+  const outbox = new Outbox(store.tickets, sender, outboxLog, { claimMs: 10 * config.smtpTimeout * 1000, retrySeconds: config.outboxRetry });
   const summary = new LogSummary((line, fields) => log.info("summary", line, fields));
-  const tcp = listen(config, ticketService(config, sender, outbox, tickets, log), log, summary, releaseLock);
-  const running: Running = { config, log, tcp, outbox, sender, tickets, summary, releaseLock };
-  // The handlers before the readiness line: a supervisor may signal as soon as it reads that
-  // line, and a signal without a handler kills the process (exit 129 for SIGHUP).
-  const stopped = new Promise<number>((resolve, reject) => {
+  let tcp: TcpServer;
+  try {
+    tcp = listen(config, ticketService(config, sender, outbox, store, log), log, summary);
+  } catch (err) {
+    summary.stop();
+    await store.close();
+    throw err;
+  }
+  const recovered = await outbox.recover();
+  const queue = await outbox.summary();
+  outbox.start();
+  const running: Running = { config, log, tcp, outbox, sender, store, summary };
+  return await new Promise<number>((resolve, reject) => {
     onStopSignals({
       stop: (signal) => stop(running, signal).then(() => resolve(EXIT.OK), reject),
       exit: o.exit,
       log: (line) => log.warn("signal", line),
     });
+    // ready only once a stop signal is handled: a signal right after the line stops cleanly
+    announce(config, tcp, store, log, queue, recovered);
   });
-  announce(config, tcp, outbox, log);
-  outbox.start(config.outboxRetry);
-  return await stopped;
 }
 
 function serverLog(config: Config, redact: (text: string) => string): ServerLog {
@@ -86,49 +101,26 @@ function serverLog(config: Config, redact: (text: string) => string): ServerLog 
 
 /** With OAuth2, a token must be obtainable before the server says it is ready: a revoked sign-in
  *  or a refused client ends the start (exit 2); an unreachable token endpoint only warns. */
-async function signIn(oauth2: OAuth2Session | null, log: ServerLog, releaseLock: () => void): Promise<void> {
+async function signIn(oauth2: OAuth2Session | null, log: ServerLog): Promise<void> {
   if (!oauth2) return;
   try {
     const note = await signInAtStart(oauth2);
     if (note) log.plain("sign-in", note, {}, "warn");
   } catch (err) {
-    releaseLock();
     const message = `server: cannot start: ${log.redact(messageOf(err))}`;
     throw isMailerError(err) ? new MailerError(err.kind, message, { cause: err }) : new MailerError("config", message, { cause: err });
   }
 }
 
-/** One server per STATE_DIR (the lock), and the ticket numbers kept there. */
-function openState(stateDir: string): { tickets: TicketAllocator; releaseLock: () => void } {
-  let releaseLock: (() => void) | undefined;
-  try {
-    releaseLock = acquireStateLock(stateDir);
-    return { tickets: new TicketAllocator(stateDir), releaseLock };
-  } catch (err) {
-    releaseLock?.();
-    if (isMailerError(err, "state")) throw new MailerError("state", `server: cannot start: ${err.message}`, { cause: err });
-    throw new MailerError("state", `server: cannot use STATE_DIR=${stateDir}: ${messageOf(err)} — check that it is a writable directory`, { cause: err });
-  }
-}
-
-function openOutbox(stateDir: string, sender: NodemailerSender, log: ServerLog, releaseLock: () => void): Outbox {
-  try {
-    return Outbox.open(stateDir, sender, { info: (line) => log.info("outbox", line), error: (line) => log.error("outbox", line) });
-  } catch (err) {
-    releaseLock();
-    throw new MailerError("state", `server: cannot open the outbox in STATE_DIR=${stateDir}: ${messageOf(err)}`, { cause: err });
-  }
-}
-
-function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, tickets: TicketAllocator, log: ServerLog): TicketService {
+function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox, store: Store, log: ServerLog): TicketService {
   return new TicketService({
     adminEmail: config.adminEmail,
     maxMessageChars: config.maxMessageChars,
     sender,
     outbox,
-    issueTicket: () => tickets.issue(),
     perClient: new RateLimiter(config.rateLimitPerMinute, 60_000),
     perRecipient: new RateLimiter(config.recipientLimitPerHour, 3_600_000),
+    sharedRates: store.rates,
     logError: log.errorLine,
     frontendSecret: config.webFrontendSecret,
     adminWaitMs: config.smtpTimeout * 1000,
@@ -136,7 +128,7 @@ function ticketService(config: Config, sender: NodemailerSender, outbox: Outbox,
 }
 
 /** Binds SERVER_HOST:SERVER_PORT; every request is answered by the service and logged. */
-function listen(config: Config, service: TicketService, log: ServerLog, summary: LogSummary, releaseLock: () => void): TcpServer {
+function listen(config: Config, service: TicketService, log: ServerLog, summary: LogSummary): TcpServer {
   const requests = requestLog(log, summary);
   const tcp = new TcpServer({
     host: config.serverHost,
@@ -145,6 +137,7 @@ function listen(config: Config, service: TicketService, log: ServerLog, summary:
     idleTimeoutSec: config.idleTimeout,
     maxConnections: config.maxConnections,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    proxyProtocol: config.proxyProtocol,
     async handle(line, peer) {
       const started = performance.now();
       const outcome = await service.handle(line, peer.ip);
@@ -157,7 +150,6 @@ function listen(config: Config, service: TicketService, log: ServerLog, summary:
     tcp.start();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    releaseLock();
     const why = e.code === "EADDRINUSE" ? "the address is already in use (another server on that port?)" : e.code === "EADDRNOTAVAIL" ? "this machine has no such address" : e.message;
     throw new MailerError("config", `server: cannot listen on ${config.serverHost}:${config.serverPort}: ${why} — change SERVER_HOST/SERVER_PORT or stop the other program`, { cause: err });
   }
@@ -186,22 +178,23 @@ function requestLog(log: ServerLog, summary: LogSummary): (peer: Peer, reply: Re
 }
 
 /** The readiness line people and tests wait for, then what needs attention. */
-function announce(config: Config, tcp: TcpServer, outbox: Outbox, log: ServerLog): void {
+function announce(config: Config, tcp: TcpServer, store: Store, log: ServerLog, summary: OutboxSummary, recovered: number): void {
   log.plain("listening", readinessLine(config, tcp.port), { host: config.serverHost, port: tcp.port });
   if (config.authMethod === "oauth2") log.plain("sign-in", `sign-in: ${describeAuth(config)}`, { method: "oauth2" });
   const warning = exposureWarning(config);
   if (warning) log.plain("exposed", warning, {}, "warn");
-  for (const dead of outbox.deadLetters) {
-    log.warn("dead-letter", `WARNING: dead letter in ${outbox.path}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.dead?.reason}) — it is not retried`, { ticket: dead.ticket });
+  for (const dead of summary.deadLetters) {
+    log.warn("dead-letter", `WARNING: dead letter in ${store.description}: the admin copy of ticket ${dead.ticket} was refused permanently (${dead.lastError}) — it is not retried; \`bun run state --requeue ${dead.ticket}\` sends it again`, { ticket: dead.ticket });
   }
-  if (outbox.pending.length) log.info("outbox", `outbox: ${outbox.pending.length} admin copies queued from before; retrying now and every ${config.outboxRetry} s`, { queued: outbox.pending.length });
+  const queued = summary.ready + summary.held + summary.sending;
+  if (queued) log.info("outbox", `outbox: ${queued} admin copies queued from before${recovered ? ` (${recovered} left by a server that stopped)` : ""}; retrying now and every ${config.outboxRetry} s`, { queued, recovered });
 }
 
 /**
  * The clean stop, within 2 × SMTP_TIMEOUT + 5 s whatever the SMTP server does: requests in
  * flight get up to 2 × SMTP_TIMEOUT to be answered; then what is still sending is ended (the
- * person gets MAIL_FAILED, an admin copy stays queued for the next start); then the outbox is
- * settled and the unused numbers are given back.
+ * person gets MAIL_FAILED, an admin copy stays queued in the store for the next start); then
+ * the outbox is settled and the store closed.
  */
 async function stop(r: Running, signal: StopSignal): Promise<void> {
   r.log.info("stopping", `${signal}: no new connections; answering the requests in flight`, { signal });
@@ -213,12 +206,7 @@ async function stop(r: Running, signal: StopSignal): Promise<void> {
   await r.sender.close({ force: true });
   await answered;
   await r.outbox.stop();
-  try {
-    r.tickets.close();
-  } catch (err) {
-    r.log.error("tickets", `could not give back the unused ticket numbers (the next start skips them): ${messageOf(err)}`);
-  }
   r.summary.stop();
-  r.releaseLock();
+  await r.store.close();
   r.log.info("stopped", "stopped");
 }

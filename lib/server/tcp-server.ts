@@ -19,6 +19,8 @@ export interface TcpServerOptions extends Pick<ConnectionOptions, "handle" | "on
   sweepMs?: number;
   /** Requests in flight on one connection before reading from it pauses (pipelining clients). */
   maxInFlightPerConnection?: number;
+  /** PROXY_PROTOCOL=on: each connection starts with a PROXY v2 header (haproxy send-proxy-v2) */
+  proxyProtocol?: boolean;
 }
 
 type Sock = Socket<Connection>;
@@ -41,6 +43,8 @@ export class TcpServer {
       handle: o.handle,
       onLocalReply: o.onLocalReply,
       onGone: (conn) => this.release(conn),
+      proxyProtocol: o.proxyProtocol,
+      onClient: (conn) => this.admitClient(conn),
     };
   }
 
@@ -81,19 +85,40 @@ export class TcpServer {
     const conn = new Connection(socket, this.connOptions);
     socket.data = conn;
     this.conns.add(conn);
-    const busy = this.busyReply(conn.peer.ip);
+    // Behind a balancer (PROXY_PROTOCOL=on) the socket's address is the balancer's: the per-address
+    // limit waits for the header that names the client (admitClient).
+    const busy = this.busyReply() ?? (this.o.proxyProtocol ? null : this.perIpReply(conn.peer.ip));
     if (busy) return conn.refuse(busy);
     conn.counted = true;
     this.active++;
+    if (!this.o.proxyProtocol) this.countIp(conn);
+  }
+
+  /** PROXY_PROTOCOL=on: the header named the client; MAX_CONNECTIONS_PER_IP applies to it now. */
+  private admitClient(conn: Connection): Reply | null {
+    if (!conn.counted) return null;
+    const busy = this.perIpReply(conn.peer.ip);
+    if (busy) return busy;
+    this.countIp(conn);
+    return null;
+  }
+
+  private countIp(conn: Connection): void {
+    conn.countedIp = conn.peer.ip;
     this.perIp.set(conn.peer.ip, (this.perIp.get(conn.peer.ip) ?? 0) + 1);
   }
 
   /** Why a new connection is turned away, if it is. */
-  private busyReply(ip: string): Reply | null {
+  private busyReply(): Reply | null {
     if (this.stopping) return errorReply("BUSY", "the server is shutting down — try again in a moment");
     if (this.active >= this.o.maxConnections) {
       return errorReply("BUSY", `the server is at its connection limit (MAX_CONNECTIONS=${this.o.maxConnections}) — try again in a moment`);
     }
+    return null;
+  }
+
+  /** MAX_CONNECTIONS_PER_IP, for the client's address. */
+  private perIpReply(ip: string): Reply | null {
     const perIp = this.o.maxConnectionsPerIp ?? 0;
     if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) {
       return errorReply("BUSY", `too many connections from your address ${ip} (MAX_CONNECTIONS_PER_IP=${perIp}) — close one of them and try again`);
@@ -103,11 +128,12 @@ export class TcpServer {
 
   private release(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
-    if (conn.counted) {
-      this.active--;
-      const left = (this.perIp.get(conn.peer.ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(conn.peer.ip, left);
-      else this.perIp.delete(conn.peer.ip);
+    if (conn.counted) this.active--;
+    const ip = conn.countedIp;
+    if (ip !== null) {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
     }
     if (this.conns.size === 0) for (const w of this.waiters.splice(0)) w();
   }

@@ -6,7 +6,7 @@ import { isLoopback } from "./net";
 import { OAUTH2_KEYS, readAuthMethod, readOAuth2, type AuthMethod, type OAuth2Settings } from "./oauth2/settings";
 
 export type Security = "tls" | "starttls" | "auto";
-export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web";
+export type Role = "server" | "client" | "collector" | "sandbox" | "oauth-login" | "web" | "state";
 
 export interface Endpoint {
   host: string;
@@ -30,6 +30,10 @@ export interface Config {
   tlsCaFile: string | null;
   logDir: string;
   stateDir: string;
+  /** STATE_DATABASE_URL: the PostgreSQL store shared by several machines; null = SQLite in STATE_DIR */
+  stateDatabaseUrl: string | null;
+  /** PROXY_PROTOCOL=on: every connection starts with a PROXY protocol v2 header (haproxy send-proxy-v2) */
+  proxyProtocol: boolean;
   maxRequestBytes: number;
   maxMessageChars: number;
   idleTimeout: number;
@@ -95,6 +99,7 @@ const REQUIRED: Record<Role, string[]> = {
   sandbox: ["EMAIL_LOGIN", "EMAIL_PASSWORD", "SMTP_HOST", "SMTP_PORT", "IMAP_HOST", "IMAP_PORT"],
   "oauth-login": ["EMAIL_LOGIN"],
   web: [],
+  state: [],
 };
 
 /** Roles that sign in to the mail servers with AUTH_METHOD (OAuth2 replaces EMAIL_PASSWORD there). */
@@ -113,10 +118,10 @@ const USES: Record<Role, string[]> = {
   server: [
     "EMAIL_LOGIN", "EMAIL_PASSWORD", "ADMIN_EMAIL", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "TLS_CA_FILE", "SERVER_HOST", "SERVER_PORT",
     "LOG_DIR", "STATE_DIR", "MAX_REQUEST_BYTES", "MAX_MESSAGE_CHARS", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "SMTP_POOL_SIZE",
-    "RATE_LIMIT_PER_MINUTE", "RECIPIENT_LIMIT_PER_HOUR", "SMTP_TIMEOUT", "OUTBOX_RETRY", "LOG_FORMAT", "WEB_FRONTEND_SECRET", ...OAUTH2,
+    "RATE_LIMIT_PER_MINUTE", "RECIPIENT_LIMIT_PER_HOUR", "SMTP_TIMEOUT", "OUTBOX_RETRY", "LOG_FORMAT", "WEB_FRONTEND_SECRET", "STATE_DATABASE_URL", "PROXY_PROTOCOL", ...OAUTH2,
   ],
   collector: [
-    "EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE", "TLS_CA_FILE", "PERIOD_CHECK", "LOG_DIR", "STATE_DIR", "LOG_FORMAT",
+    "EMAIL_LOGIN", "EMAIL_PASSWORD", "IMAP_HOST", "IMAP_PORT", "IMAP_SECURE", "TLS_CA_FILE", "PERIOD_CHECK", "LOG_DIR", "STATE_DIR", "LOG_FORMAT", "STATE_DATABASE_URL",
     ...POP3, ...OAUTH2,
   ],
   sandbox: [
@@ -125,6 +130,7 @@ const USES: Record<Role, string[]> = {
   ],
   "oauth-login": ["EMAIL_LOGIN", "LOG_DIR", "STATE_DIR", ...OAUTH2],
   web: ["SERVER_HOST", "SERVER_PORT", "MAX_MESSAGE_CHARS", "ADMIN_EMAIL", "LOG_DIR", ...WEB],
+  state: ["LOG_DIR", "STATE_DIR", "STATE_DATABASE_URL"],
 };
 const LISTED = new Set(Object.values(USES).flat());
 
@@ -194,6 +200,27 @@ class Reader {
     return n;
   }
 
+  /** A postgres:// URL, checked for its shape only; the password never appears in an error. */
+  databaseUrl(key: string): string | null {
+    const value = this.raw(key);
+    if (value === undefined) return null;
+    let ok = false;
+    try {
+      const u = new URL(value);
+      ok = (u.protocol === "postgres:" || u.protocol === "postgresql:") && u.hostname !== "" && u.username !== "" && u.pathname.length > 1;
+    } catch {}
+    if (!ok) this.errors.push(`${key} is not valid — use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it unset to keep the SQLite store in STATE_DIR`);
+    return ok ? value : null;
+  }
+
+  onOff(key: string, fallback: boolean): boolean {
+    const value = this.raw(key)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (value === "on" || value === "off") return value === "on";
+    this.errors.push(`${key}=${JSON.stringify(value)} is not valid — use "on" or "off"`);
+    return fallback;
+  }
+
   security(key: string): Security {
     const value = this.raw(key)?.toLowerCase();
     if (value === undefined) return "auto";
@@ -240,6 +267,8 @@ export function loadConfig(env: Env, role: Role): ConfigResult {
     tlsCaFile: r.string("TLS_CA_FILE", "") || null,
     logDir: r.string("LOG_DIR", "logs"),
     stateDir: r.string("STATE_DIR", ""),
+    stateDatabaseUrl: r.databaseUrl("STATE_DATABASE_URL"),
+    proxyProtocol: r.onOff("PROXY_PROTOCOL", false),
     maxRequestBytes: r.number("MAX_REQUEST_BYTES", 65536, { min: 256, max: 64 * 1024 * 1024, integer: true }),
     maxMessageChars: r.number("MAX_MESSAGE_CHARS", 10000, { min: 1, max: 10_000_000, integer: true }),
     idleTimeout: r.duration("IDLE_TIMEOUT", 30),

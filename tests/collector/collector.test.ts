@@ -1,25 +1,29 @@
 import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
-import { copyFileSync, existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
-import { CHECKPOINT_FILE, readCheckpoint } from "../../lib/collector/checkpoint";
-import { Collector, type CollectorOptions } from "../../lib/collector/collector";
-import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
+import type { CollectorOptions } from "../../lib/collector/collector";
+import { ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
+import { checkpointKey } from "../../lib/store/keys";
+import { MAX_FETCH_ATTEMPTS } from "../../lib/collector/pending";
 import { MemoryMailbox } from "../fakes/memory-mailbox";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { tempDir } from "../helpers/env";
+import { restoreStore, snapshotStore, sql, TEST_ACCOUNT as ACCOUNT, testCollector } from "../helpers/state";
 
 setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
-const ACCOUNT = "admin@mailer.test@127.0.0.1:1143/INBOX";
-const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
 function msg(subject: string, body = "text", id = `${subject.length}-${Math.random()}@x`) {
   return `From: Ivan <ivan@example.com>\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n\r\n${body}\r\n`;
 }
 
-/** A collector over a temp LOG_DIR/STATE_DIR; `restart()` makes a new one on the same dirs, as a new process would. */
-async function setup(extra: Partial<CollectorOptions> = {}, dirs?: { logDir: string; stateDir: string }) {
+/** A collector over a temp LOG_DIR/STATE_DIR; `restart()` stops it and makes a new one on the
+ *  same dirs, as a new process would. */
+async function setup(extra: Partial<CollectorOptions> & { account?: string } = {}, dirs?: { logDir: string; stateDir: string }, pool = new ParsePool()) {
   let logDir: string, stateDir: string;
   if (dirs) ({ logDir, stateDir } = dirs);
   else {
@@ -28,22 +32,20 @@ async function setup(extra: Partial<CollectorOptions> = {}, dirs?: { logDir: str
     logDir = join(t.path, "logs");
     stateDir = join(t.path, "state");
   }
-  const log = new CollectorLog(logDir);
-  await log.load();
-  const pool = new ParsePool();
   const lines: string[] = [];
-  cleanups.push(() => {
-    pool.close();
-    log.close();
-  });
-  const collector = new Collector({ account: ACCOUNT, mailboxName: "INBOX", stateDir, log, pool, out: (l) => lines.push(l), ...extra });
+  const t = await testCollector(logDir, stateDir, { out: (l) => lines.push(l), ...extra }, pool);
+  cleanups.push(t.close);
+  const { collector, close, store, checkpoint } = t;
   const entries = (file: string) => (existsSync(join(logDir, file)) ? readFileSync(join(logDir, file), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
   return {
-    collector, lines, logDir, stateDir,
+    collector, lines, logDir, stateDir, close, store, checkpoint,
     success: () => entries(SUCCESS_LOG),
     errors: () => entries(ERROR_LOG),
     all: () => [...entries(SUCCESS_LOG), ...entries(ERROR_LOG)].sort((a, b) => a.uidValidity - b.uidValidity || a.uid - b.uid),
-    restart: (more: Partial<CollectorOptions> = {}) => setup({ ...extra, ...more }, { logDir, stateDir }),
+    restart: async (more: Partial<CollectorOptions> = {}) => {
+      await close();
+      return await setup({ ...extra, ...more }, { logDir, stateDir });
+    },
   };
 }
 
@@ -92,7 +94,7 @@ test("--all backfills every message not logged yet, once", async () => {
   await again.collector.check(box);
   expect(again.all().map((e) => e.uid)).toEqual([1, 2, 3]);
   await again.collector.check(box); // --all is for the first check only
-  const third = await c.restart({ all: true });
+  const third = await again.restart({ all: true });
   await third.collector.check(box);
   expect(third.all().map((e) => e.uid)).toEqual([1, 2, 3]);
 });
@@ -147,23 +149,23 @@ test("two identical messages in the renumbered mailbox, one logged before: only 
   expect(c.all().map((e) => [e.uidValidity, e.uid])).toEqual([[1, 1], [2, 2]]);
 });
 
-test("crash between log append and checkpoint write: restart logs nothing twice and loses nothing", async () => {
+test("crash between log append and commit: restart logs nothing twice and loses nothing", async () => {
   const box = new MemoryMailbox(500);
   box.add(msg("first"));
   const c = await setup({ batchSize: 2 });
   await c.collector.check(box); // checkpoint exists now
-  const saved = join(c.stateDir, "saved.json");
-  copyFileSync(join(c.stateDir, CHECKPOINT_FILE), saved);
+  const saved = snapshotStore(c.stateDir);
   for (let i = 0; i < 5; i++) box.add(msg(`m${i}`));
   await c.collector.check(box);
   expect(c.all()).toHaveLength(6);
-  // as if killed after the appends but before any checkpoint write: the old checkpoint
-  copyFileSync(saved, join(c.stateDir, CHECKPOINT_FILE));
+  // as if killed after the appends but before any commit: the store as it was
+  await c.close();
+  restoreStore(c.stateDir, saved);
   box.add(msg("after the crash"));
   const d = await c.restart();
   await d.collector.check(box);
   expect(d.all().map((e) => e.uid)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-  expect(readCheckpoint(d.stateDir)).toMatchObject({ lastUid: 7, pending: [] });
+  expect(await d.checkpoint()).toMatchObject({ lastUid: 7, pending: [] });
 });
 
 test("crash after only part of a batch reached the logs (error log written, success not): the rest is logged on restart", async () => {
@@ -172,17 +174,34 @@ test("crash after only part of a batch reached the logs (error log written, succ
   await c.collector.check(box); // empty mailbox: checkpoint at lastUid 0
   box.add(msg("[Ticket #10001] Mailer"));
   box.add(msg("plain"));
-  const before = readFileSync(join(c.stateDir, CHECKPOINT_FILE));
+  const before = snapshotStore(c.stateDir);
   await c.collector.check(box);
   const successLine = readFileSync(join(c.logDir, SUCCESS_LOG), "utf8");
-  // roll back: the success entry never made it, nor the checkpoint
+  await c.close();
+  // roll back: the success entry never made it, nor the commit
   writeFileSync(join(c.logDir, SUCCESS_LOG), "");
-  writeFileSync(join(c.stateDir, CHECKPOINT_FILE), before);
+  restoreStore(c.stateDir, before);
   const d = await c.restart();
   await d.collector.check(box);
   expect(d.all().map((e) => e.uid)).toEqual([1, 2]);
   expect(readFileSync(join(c.logDir, SUCCESS_LOG), "utf8").split("\n").filter(Boolean)).toHaveLength(1);
   expect(JSON.parse(successLine).uid).toBe(1);
+});
+
+test("a log replaced by another file is indexed afresh (the index follows the file, not its name)", async () => {
+  const box = new MemoryMailbox(500);
+  box.add(msg("a"));
+  const c = await setup();
+  await c.collector.check(box);
+  await c.close();
+  const old = readFileSync(join(c.logDir, ERROR_LOG), "utf8");
+  // moved aside by a person: a new, empty error log; the old one's message is not in it any more
+  writeFileSync(join(c.logDir, ERROR_LOG + ".1"), old);
+  writeFileSync(join(c.logDir, ERROR_LOG + ".new"), "");
+  require("node:fs").renameSync(join(c.logDir, ERROR_LOG + ".new"), join(c.logDir, ERROR_LOG));
+  const d = await c.restart({ all: true });
+  await d.collector.check(box);
+  expect(d.errors().map((e) => e.uid)).toEqual([1]);
 });
 
 test("a torn last line (crash mid-write) is ended, ignored, and the message logged again", async () => {
@@ -204,7 +223,7 @@ test("no checkpoint but the log knows the mailbox: carries on after the highest 
   box.add(msg("b"));
   const c = await setup();
   await c.collector.check(box);
-  writeFileSync(join(c.stateDir, CHECKPOINT_FILE), "garbage");
+  sql(c.stateDir, "DELETE FROM checkpoints");
   box.add(msg("c"), ["\\Seen"]);
   const d = await c.restart();
   await d.collector.check(box);
@@ -216,11 +235,15 @@ test("a checkpoint for another account is not used", async () => {
   box.add(msg("a"), ["\\Seen"]);
   box.add(msg("b"));
   const c = await setup();
-  const other = await setup({ account: "someone-else@h:1/INBOX" }, { logDir: c.logDir + "-other", stateDir: c.stateDir });
+  await c.close();
+  const other = await setup({ account: "someone-else@h:1/INBOX", all: true }, { logDir: c.logDir, stateDir: c.stateDir });
   await other.collector.check(box);
-  await c.collector.check(box); // own account: a first run of its own (unread only)
-  expect(c.all().map((e) => e.uid)).toEqual([2]);
-  expect(readCheckpoint(c.stateDir)?.account).toBe(ACCOUNT);
+  await other.close();
+  const d = await c.restart();
+  box.add(msg("c"));
+  await d.collector.check(box); // own account: a first run of its own; the other's entries are in the log already
+  expect(d.all().map((e) => e.uid)).toEqual([1, 2, 3]);
+  expect((await d.checkpoint())?.key).toBe(checkpointKey(ACCOUNT, c.logDir));
 });
 
 test("batches: a backlog is fetched in UID batches, logged in UID order, large messages streamed", async () => {
@@ -245,7 +268,7 @@ test("a stop request finishes the batch in hand and leaves the rest pending", as
   const r = await c.collector.check(box);
   expect(r.stopped).toBe(true);
   expect(c.all()).toHaveLength(10);
-  expect(readCheckpoint(c.stateDir)?.pending).toEqual(Array.from({ length: 20 }, (_, i) => i + 11));
+  expect((await c.checkpoint())?.pending).toEqual(Array.from({ length: 20 }, (_, i) => i + 11));
   const d = await c.restart({ shouldStop: () => false });
   await d.collector.check(box);
   expect(d.all().map((e) => e.uid)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
@@ -257,17 +280,12 @@ test("a message the parser cannot finish in time yields exactly one error entry,
   // on the main thread, where no deadline could stop a parser; see lib/collector/parser-policy.ts)
   box.add(`Subject: slow\r\nContent-Type: text/html\r\n\r\n<p>${"y".repeat(50_000)}</p>\r\n`);
   box.add(msg("[Ticket #10001] Mailer", "fine"));
-  const t = tempDir("mailer-core-");
-  cleanups.push(t.cleanup);
-  const log = new CollectorLog(join(t.path, "logs"));
-  await log.load();
   // a deadline too short for the first (big) message only
-  const pool = new ParsePool({ deadlineMs: (size) => (size > 10_000 ? 1 : 10_000) });
-  cleanups.push(() => (pool.close(), log.close()));
-  const collector = new Collector({ account: ACCOUNT, mailboxName: "INBOX", stateDir: join(t.path, "state"), log, pool, out: () => {} });
+  const c = await setup({}, undefined, new ParsePool({ deadlineMs: (size) => (size > 10_000 ? 1 : 10_000) }));
+  const collector = c.collector;
   const r = await collector.check(box);
   expect(r).toMatchObject({ tickets: 1, errors: 1 });
-  const err = JSON.parse(readFileSync(join(t.path, "logs", ERROR_LOG), "utf8"));
+  const err = JSON.parse(readFileSync(join(c.logDir, ERROR_LOG), "utf8"));
   expect(err).toMatchObject({ uid: 1, reason: expect.stringMatching(/parsing took longer than 1 ms/) });
 });
 
@@ -283,7 +301,26 @@ test("a message expunged between listing and fetching gets one entry that says s
   };
   await c.collector.check(box);
   expect(c.all().map((e) => [e.uid, e.reason ?? null])).toEqual([[1, "removed from the mailbox (expunged or moved) before the collector could read it"], [2, expect.stringMatching(/^subject "b"/)]]);
-  expect(readCheckpoint(c.stateDir)?.pending).toEqual([]);
+  expect((await c.checkpoint())?.pending).toEqual([]);
+});
+
+test("a message the server lists but does not deliver: its attempts are kept in the store's checkpoint (extra.retries) and go on counting after a restart", async () => {
+  const box = new MemoryMailbox(500);
+  box.add(msg("a"));
+  box.add(msg("b"));
+  const realFetch = box.fetchSources.bind(box);
+  box.fetchSources = async (uids) => (await realFetch(uids)).filter((m) => m.uid !== 1); // UID 1 left out
+  let c = await setup({ all: true });
+  await c.collector.check(box);
+  expect(c.all().map((e) => e.uid)).toEqual([2]);
+  expect(await c.checkpoint()).toMatchObject({ pending: [1], extra: { retries: { "1": { attempts: 1, lastError: expect.stringMatching(/left it out/) } } } });
+  for (let attempt = 2; attempt <= MAX_FETCH_ATTEMPTS; attempt++) {
+    c = await c.restart(); // a new process each time: the count comes from the store
+    await c.collector.check(box);
+  }
+  expect(c.all().map((e) => [e.uid, e.reason ?? null])).toEqual([[1, expect.stringContaining(`did not deliver it in ${MAX_FETCH_ATTEMPTS} attempts`)], [2, expect.stringMatching(/^subject "b"/)]]);
+  expect(await c.checkpoint()).toMatchObject({ pending: [] });
+  expect((await c.checkpoint())?.extra?.retries).toBeUndefined();
 });
 
 test("a parser that cannot start stops the check (MailerError \"parser\") and logs nothing, instead of filling the error log", async () => {
@@ -291,17 +328,35 @@ test("a parser that cannot start stops the check (MailerError \"parser\") and lo
   const { MailerError } = await import("../../lib/shared/errors");
   const box = new MemoryMailbox(500);
   box.add(`Subject: a\r\nContent-Type: text/html\r\n\r\n<p>needs the worker</p>\r\n`); // HTML: parsed in the worker
-  const t = tempDir("mailer-core-");
-  cleanups.push(t.cleanup);
-  const log = new CollectorLog(join(t.path, "logs"));
-  await log.load();
   // the worker script cannot be loaded: what a broken install looks like
-  const pool = new Pool({ workerUrl: new URL("./no-such-parse-worker.ts", import.meta.url).href });
-  cleanups.push(() => (pool.close(), log.close()));
-  const collector = new Collector({ account: ACCOUNT, mailboxName: "INBOX", stateDir: join(t.path, "state"), log, pool, out: () => {} });
+  const c = await setup({}, undefined, new Pool({ workerUrl: new URL("./no-such-parse-worker.ts", import.meta.url).href }));
+  const collector = c.collector;
   const err = await collector.check(box).then(() => null, (e) => e);
   expect(err).toBeInstanceOf(MailerError);
   expect(err.kind).toBe("parser");
   expect(err.message).toMatch(/cannot start/);
-  expect(existsSync(join(t.path, "logs", ERROR_LOG)) ? readFileSync(join(t.path, "logs", ERROR_LOG), "utf8") : "").toBe("");
+  expect(existsSync(join(c.logDir, ERROR_LOG)) ? readFileSync(join(c.logDir, ERROR_LOG), "utf8") : "").toBe("");
+});
+
+test("with the server's ledger in the store, success entries say whether the number was issued here and the mail accepted", async () => {
+  const box = new MemoryMailbox(500);
+  const c = await setup();
+  const holder = { pid: process.pid, host: "h", since: "s" };
+  const issue = () => c.store.tickets.issue({ requester: "p@example.com", adminCopy: (n) => ({ from: "a@x", to: "a@x", subject: n, text: n }), holder, holdMs: 60_000 });
+  // no ticket issued from this store yet: no ledger, no field
+  box.add(msg("[Ticket #10001] Mailer"));
+  await c.collector.check(box);
+  expect(c.success()[0]).not.toHaveProperty("issued");
+  const accepted = await issue();
+  const refused = await issue();
+  await c.store.tickets.release(accepted.copy.id);
+  await c.store.tickets.cancel(refused.copy.id);
+  box.add(msg(`Re: [Ticket #${accepted.ticket}] Mailer`));
+  box.add(msg(`[Ticket #${refused.ticket}] Mailer`));
+  box.add(msg("[Ticket #99999] Mailer", "a forged or mistyped number"));
+  await c.collector.check(box);
+  const later = c.success().slice(1);
+  expect(later.map((e) => [e.ticket, e.issued])).toEqual([[accepted.ticket, true], [refused.ticket, false], ["99999", false]]);
+  // the field sits with the ticket fields
+  expect(Object.keys(later[0]).slice(0, 4)).toEqual(["time", "ticket", "reply", "issued"]);
 });

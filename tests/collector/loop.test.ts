@@ -1,29 +1,27 @@
 import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
-import { Collector } from "../../lib/collector/collector";
 import { errorKind, runLoop, type LoopOptions } from "../../lib/collector/loop";
-import { CollectorLog } from "../../lib/collector/log";
 import { MemoryMailbox } from "../fakes/memory-mailbox";
-import { ParsePool } from "../../lib/collector/parse-pool";
 import { CERTIFICATE_HINT } from "../../lib/shared/tls";
 import { tempDir } from "../helpers/env";
 import { until as waitUntil } from "../helpers/kit";
+import { testCollector } from "../helpers/state";
 
 setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
-const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
 async function harness(box: MemoryMailbox, connectImpl?: () => Promise<MemoryMailbox>, extra: Partial<LoopOptions> = {}) {
   const t = tempDir("mailer-loop-");
-  const log = new CollectorLog(join(t.path, "logs"));
-  await log.load();
-  const pool = new ParsePool();
-  cleanups.push(() => (pool.close(), log.close(), t.cleanup()));
   const out: string[] = [];
   const err: string[] = [];
   const stop = new AbortController();
-  const collector = new Collector({ account: "a@h:1/INBOX", mailboxName: "INBOX", stateDir: join(t.path, "state"), log, pool, out: (l) => out.push(l), shouldStop: () => stop.signal.aborted });
+  const c = await testCollector(join(t.path, "logs"), join(t.path, "state"), { out: (l) => out.push(l), shouldStop: () => stop.signal.aborted });
+  cleanups.push(t.cleanup, c.close);
+  const collector = c.collector;
   let connects = 0;
   const run = runLoop({
     connect: async () => {

@@ -4,8 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Collector } from "../../lib/collector/collector";
-import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
+import { ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
 import { errorKind } from "../../lib/collector/loop";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { Pop3Mailbox } from "../../lib/collector/pop3/mailbox";
@@ -13,6 +12,7 @@ import { FileUidMap, uidMapFile } from "../../lib/collector/pop3/uid-map";
 import { isMailerError } from "../../lib/shared/errors";
 import { startSandboxPop3, type Pop3StoreMessage, type SandboxPop3Options } from "../../lib/sandbox/pop3";
 import { tempDir } from "../helpers/env";
+import { testCollector } from "../helpers/state";
 import { startProxy } from "../helpers/tcp-proxy";
 
 const LOGIN = "admin@mailer.test";
@@ -179,12 +179,10 @@ describe("FileUidMap", () => {
 
 describe("Collector over POP3", () => {
   async function collectorOn(dir: string, all = false) {
-    const log = new CollectorLog(join(dir, "logs"));
-    await log.load();
-    const pool = new ParsePool();
-    cleanups.push(() => (pool.close(), log.close()));
     const lines: string[] = [];
-    const collector = new Collector({ account: "pop3-test", mailboxName: "INBOX", stateDir: join(dir, "state"), log, pool, all, out: (l) => lines.push(l), streamAbove: 64 * 1024 });
+    const t = await testCollector(join(dir, "logs"), join(dir, "state"), { account: "pop3-test", all, out: (l) => lines.push(l), streamAbove: 64 * 1024 }, new ParsePool());
+    cleanups.push(t.close);
+    const { collector } = t;
     const entries = () =>
       [SUCCESS_LOG, ERROR_LOG].flatMap((f) => (existsSync(join(dir, "logs", f)) ? readFileSync(join(dir, "logs", f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []));
     return { collector, entries, lines };

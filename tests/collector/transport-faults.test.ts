@@ -6,10 +6,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { readCheckpoint } from "../../lib/collector/checkpoint";
-import { Collector } from "../../lib/collector/collector";
 import { ImapMailbox, MAX_LITERAL_BYTES } from "../../lib/collector/imap-mailbox";
-import { CollectorLog, ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
+import { ERROR_LOG, SUCCESS_LOG } from "../../lib/collector/log";
 import { runLoop } from "../../lib/collector/loop";
 import { ParsePool } from "../../lib/collector/parse-pool";
 import { MAX_FETCH_ATTEMPTS } from "../../lib/collector/pending";
@@ -17,6 +15,7 @@ import { startSandboxImap } from "../../lib/sandbox/imap";
 import { MAX_TEXT_CHARS } from "../../lib/shared/mail-text";
 import { fetchUid, startImapFilter, type Rewrite } from "../helpers/imap-filter";
 import { tempDir, until } from "../helpers/kit";
+import { testCollector } from "../helpers/state";
 import { startProxy } from "../helpers/tcp-proxy";
 
 const USER = "admin@mailer.test";
@@ -30,13 +29,11 @@ const ticket = (n: number, body = `ticket ${n}`) => `From: ivan@example.com\r\nS
 async function setup() {
   const sandbox = await startSandboxImap({ port: 0, users: { [USER]: "pw" } });
   const t = tempDir("mailer-faults-");
-  const log = new CollectorLog(join(t.path, "logs"));
-  await log.load();
-  const pool = new ParsePool();
-  cleanups.push(() => sandbox.close(), t.cleanup, () => log.close(), () => pool.close());
   const lines: string[] = [];
   const stateDir = join(t.path, "state");
-  const collector = new Collector({ account: `${USER}@x/INBOX`, mailboxName: "INBOX", stateDir, log, pool, out: (l) => lines.push(l), all: true });
+  const c = await testCollector(join(t.path, "logs"), stateDir, { account: `${USER}@x/INBOX`, out: (l) => lines.push(l), all: true }, new ParsePool());
+  cleanups.push(() => sandbox.close(), t.cleanup, c.close);
+  const { collector, checkpoint } = c;
   const read = (f: string) => (existsSync(join(t.path, "logs", f)) ? readFileSync(join(t.path, "logs", f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
   const connect = (port: number) => () => ImapMailbox.connect({ endpoint: { host: "127.0.0.1", port, security: "auto" } as never, login: USER, password: "pw", ca: undefined });
   /** the collector's loop (reconnecting with a short backoff) until `done` holds */
@@ -55,7 +52,7 @@ async function setup() {
     expect(await running).toBe(0);
     return errs;
   };
-  return { sandbox, collector, stateDir, lines, loopUntil, connect, success: () => read(SUCCESS_LOG), errors: () => read(ERROR_LOG) };
+  return { sandbox, collector, stateDir, checkpoint, lines, loopUntil, connect, success: () => read(SUCCESS_LOG), errors: () => read(ERROR_LOG) };
 }
 
 test("a connection cut while a 5 MB message streams: the UID stays pending, is fetched again after the reconnect, one ticket entry", async () => {
@@ -72,8 +69,8 @@ test("a connection cut while a 5 MB message streams: the UID stays pending, is f
   expect(errs.some((l) => /lost/.test(l))).toBe(true);
   expect(s.success().map((e) => [e.uid, e.ticket, e.text.length, e.size])).toEqual([[1, "10000", 12, 73], [2, "10001", MAX_TEXT_CHARS, Buffer.byteLength(big)], [3, "10002", 12, 73]]);
   expect(s.errors()).toEqual([]);
-  expect(readCheckpoint(s.stateDir)).toMatchObject({ lastUid: 3, pending: [] });
-  expect(readCheckpoint(s.stateDir)?.retries).toBeUndefined();
+  expect(await s.checkpoint()).toMatchObject({ lastUid: 3, pending: [] });
+  expect((await s.checkpoint())?.extra?.retries).toBeUndefined();
 }, 60_000);
 
 /** Runs `checks` checks through a filter in front of the sandbox, on one connection. */
@@ -93,12 +90,12 @@ test("a UID SEARCH listed but the FETCH reply left out stays pending and is fetc
   let dropped = 0;
   await checksThrough(s, (r) => (fetchUid(r) === 2 && wholeSource(r) && dropped++ === 0 ? null : r), 1);
   expect(s.success().map((e) => e.uid)).toEqual([1, 3]);
-  expect(readCheckpoint(s.stateDir)).toMatchObject({ lastUid: 3, pending: [2], retries: { "2": { attempts: 1, lastError: expect.stringMatching(/left it out/) } } });
+  expect(await s.checkpoint()).toMatchObject({ lastUid: 3, pending: [2], extra: { retries: { "2": { attempts: 1, lastError: expect.stringMatching(/left it out/) } } } });
   expect(s.lines).toContain("uid 2: not delivered by the server (the FETCH reply left it out or carried no message source) — stays pending, fetched again at the next check");
   await checksThrough(s, (r) => r, 1);
   expect(s.success().map((e) => e.uid)).toEqual([1, 3, 2]);
-  expect(readCheckpoint(s.stateDir)).toMatchObject({ lastUid: 3, pending: [] });
-  expect(readCheckpoint(s.stateDir)?.retries).toBeUndefined();
+  expect(await s.checkpoint()).toMatchObject({ lastUid: 3, pending: [] });
+  expect((await s.checkpoint())?.extra?.retries).toBeUndefined();
 }, 30_000);
 
 test(`a UID the server never delivers (answered without a source) gets one error entry after ${MAX_FETCH_ATTEMPTS} checks, naming it and why`, async () => {
@@ -108,13 +105,13 @@ test(`a UID the server never delivers (answered without a source) gets one error
   const malformed: Rewrite = (r) => (fetchUid(r) === 2 && wholeSource(r) ? Buffer.from("* 2 FETCH (UID 2 FLAGS ())\r\n") : r);
   await checksThrough(s, malformed, MAX_FETCH_ATTEMPTS - 1);
   expect(s.errors()).toEqual([]);
-  expect(readCheckpoint(s.stateDir)).toMatchObject({ pending: [2], retries: { "2": { attempts: MAX_FETCH_ATTEMPTS - 1 } } });
+  expect(await s.checkpoint()).toMatchObject({ pending: [2], extra: { retries: { "2": { attempts: MAX_FETCH_ATTEMPTS - 1 } } } });
   await checksThrough(s, malformed, 2);
   expect(s.success().map((e) => e.uid)).toEqual([1, 3]);
   expect(s.errors()).toEqual([
     expect.objectContaining({ uid: 2, subject: null, sha256: null, reason: `the server listed UID 2 but did not deliver it in ${MAX_FETCH_ATTEMPTS} attempts (last: the FETCH reply left it out or carried no message source); look at it in a mail client` }),
   ]);
-  expect(readCheckpoint(s.stateDir)).toMatchObject({ lastUid: 3, pending: [] });
+  expect(await s.checkpoint()).toMatchObject({ lastUid: 3, pending: [] });
 }, 30_000);
 
 test("a literal of ~1 GB announced for one message: a 'too large' entry with its size, the others collected, no crash", async () => {

@@ -7,7 +7,7 @@ import { baseEnv, REPO } from "../helpers/env";
 
 setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
-const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "web.ts", "bench/run.ts"];
+const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "scripts/state.ts", "web.ts", "bench/run.ts"];
 
 /** --help must not start anything: a program that starts a server or the sandbox would still run after this. */
 const PROMPTLY_MS = 5_000;

@@ -236,13 +236,3 @@ test("--debug shows the IMAP conversation with the password masked; --help; unkn
   expect(bad.stderr).toContain("--help");
 }, 30_000);
 
-test("a second collector on the same STATE_DIR refuses to start", async () => {
-  const s = await sandbox();
-  const d = dirs();
-  const c = await startEntry("collector.ts", [], env(s.port, d), /Mailer collector watching/);
-  cleanups.push(() => void c.proc.kill("SIGKILL"));
-  const second = await runEntry("collector.ts", ["--once"], env(s.port, d));
-  expect(second.code).toBe(2);
-  expect(second.stderr).toMatch(/another Mailer collector \(pid \d+(, started [^)]+)?\) is already using STATE_DIR=.*two collectors would log every message twice/);
-  expect(await c.stop("SIGINT")).toBe(0);
-}, 30_000);

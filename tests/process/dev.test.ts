@@ -2,7 +2,7 @@
 import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { acquireCollectorLock } from "../../lib/collector/checkpoint";
+import { openCollectorState } from "../helpers/state";
 import { probePort } from "../../lib/sandbox";
 import { REPO, runEntry, tempDir, sandboxEnv } from "../helpers/env";
 
@@ -74,14 +74,14 @@ test("dev runs sandbox, server and collector with prefixed output; a client's ti
 
 test("a part that stops on its own: dev shows its last output, stops the rest and exits 1", async () => {
   const env = devEnv();
-  // Another collector "holds" STATE_DIR, so dev's collector refuses to start
-  const release = acquireCollectorLock(env.STATE_DIR!);
-  cleanups.push(release);
+  // Another collector holds LOG_DIR, so dev's collector refuses to start
+  const other = await openCollectorState(env.LOG_DIR!, env.STATE_DIR!);
+  cleanups.push(() => other.close());
   const dev = startDev(env);
   expect(await dev.proc.exited).toBe(1);
   await dev.done;
   expect(dev.output()).toContain("✗ collector stopped unexpectedly (exit 2)");
-  expect(dev.output()).toMatch(/--- last \d+ lines? of collector output \(exit 2\) ---\n {2}.*STATE_DIR/);
+  expect(dev.output()).toMatch(/--- last \d+ lines? of collector output \(exit 2\) ---\n {2}.*another Mailer collector is already writing LOG_DIR/);
   expect(dev.output()).toContain("[dev] stopped");
   expect(await portsFree(env)).toEqual([null, null, null, null, null]);
 }, 30_000);

@@ -1,6 +1,7 @@
 // End to end: the real server.ts process against a real SMTP server (smtp-server) on loopback,
 // driven by the real client code and by raw sockets.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
@@ -9,6 +10,7 @@ import { connectLines } from "../helpers/line-client";
 import { until } from "../helpers/kit";
 import { serverEnv } from "../helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "../helpers/smtp-sink";
+import { readState } from "../helpers/state";
 
 setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
@@ -174,13 +176,15 @@ describe("the wire protocol against the real server", () => {
     expect(JSON.parse((await c.waitLines(8))[7]!)).toMatchObject({ code: "TOO_LARGE" });
     expect(await c.waitClosed()).toBe(true);
 
-    // INTERNAL: the ticket state cannot be written (a directory where the file goes).
+    // INTERNAL: the store cannot be written (the database made read-only under the server).
     const smtp2 = await sink();
     const srv2 = await server(smtp2.port);
-    mkdirSync(join(srv2.dir, "tickets.json"));
+    const db = new Database(join(srv2.dir, "mailer.db"));
+    db.run("CREATE TRIGGER no_tickets BEFORE UPDATE ON sequence BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END");
+    db.close();
     const internal = await requestTicket("127.0.0.1", srv2.port, "a@example.com", "x", 10_000);
     expect(internal).toMatchObject({ kind: "reply", reply: { code: "INTERNAL" } });
-    expect(srv2.output()).toContain("internal error while handling a request");
+    expect(srv2.output()).toContain("cannot issue a ticket");
     expect(smtp2.messages).toEqual([]);
   }, 30_000);
 
@@ -214,7 +218,7 @@ describe("the wire protocol against the real server", () => {
     expect(await c.waitClosed()).toBe(true);
   }, 20_000);
 
-  test("SIGTERM: the request in flight is answered, then exit 0 and the lock is released", async () => {
+  test("SIGTERM: the request in flight is answered, then exit 0", async () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     const smtp = await sink({ hold: () => released });
@@ -228,7 +232,6 @@ describe("the wire protocol against the real server", () => {
     const code = await stopping;
     expect(code).toBe(0);
     expect(ok(await pending)).toBe("10001");
-    expect(existsSync(join(srv.dir, "server.lock"))).toBe(false);
     expect(srv.output()).toContain("SIGTERM: no new connections");
   }, 20_000);
 
@@ -273,23 +276,23 @@ describe("the wire protocol against the real server", () => {
   }, 20_000);
 });
 
-describe("state: one server per STATE_DIR, numbers across restarts", () => {
-  test("a second server on the same STATE_DIR refuses; after kill -9 the stale lock is taken over and numbers go on", async () => {
+describe("state: several servers on one STATE_DIR, numbers across restarts", () => {
+  test("two servers share one STATE_DIR: one sequence, no number twice; after kill -9 the numbers go on", async () => {
     const smtp = await sink();
     const first = await server(smtp.port);
-    expect(ok(await requestTicket("127.0.0.1", first.port, "a@example.com", "1", 10_000))).toBe("10001");
-    const second = await runEntry("server.ts", [], { ...first.env, SERVER_PORT: String(freePort()) });
-    expect(second.code).toBe(2);
-    expect(second.stderr).toContain(`another Mailer server (pid ${first.proc.pid}`);
-    expect(second.stderr).toContain(`STATE_DIR=${first.dir}`);
+    const second = await server(smtp.port, { STATE_DIR: first.dir });
+    const both = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => requestTicket("127.0.0.1", i % 2 ? second.port : first.port, "a@example.com", `n${i}`, 10_000)),
+    );
+    const numbers = both.map(ok).map(Number);
+    expect(new Set(numbers).size).toBe(20);
+    expect(Math.min(...numbers)).toBe(10001);
     await first.stop("SIGKILL");
-    const again = await server(smtp.port, { STATE_DIR: first.dir });
-    const next = ok(await requestTicket("127.0.0.1", again.port, "a@example.com", "2", 10_000));
-    expect(Number(next)).toBeGreaterThan(10001); // after a crash: a gap (the reserved block), never a repeat
-    // A clean stop gives the unused numbers back: the next start continues without a gap.
-    expect(await again.stop("SIGTERM")).toBe(0);
+    const after = Number(ok(await requestTicket("127.0.0.1", second.port, "a@example.com", "after", 10_000)));
+    expect(after).toBeGreaterThan(Math.max(...numbers));
+    expect(await second.stop("SIGTERM")).toBe(0);
     const third = await server(smtp.port, { STATE_DIR: first.dir });
-    expect(ok(await requestTicket("127.0.0.1", third.port, "a@example.com", "3", 10_000))).toBe(String(Number(next) + 1));
+    expect(ok(await requestTicket("127.0.0.1", third.port, "a@example.com", "3", 10_000))).toBe(String(after + 1));
   }, 30_000);
 });
 
@@ -305,7 +308,8 @@ describe("the admin's copy", () => {
     expect(smtp.messages.length).toBe(2);
     expect(msgs[1]!.to).toEqual([ADMIN]);
     expect(msgs[1]!.parsed.replyTo!.text).toBe("a@example.com");
-    expect(readFileSync(join(srv.dir, "outbox.jsonl"), "utf8")).toContain('"op":"sent"');
+    await srv.stop("SIGTERM");
+    expect((await readState(srv.dir)).outbox).toMatchObject({ ready: 0, held: 0, sending: 0, dead: 0 });
   }, 20_000);
 
   test("refused permanently (5xx): client gets OK, a dead letter is reported loudly and kept", async () => {
@@ -314,7 +318,8 @@ describe("the admin's copy", () => {
     expect(ok(await requestTicket("127.0.0.1", srv.port, "a@example.com", "dead", 10_000))).toBe("10001");
     expect(srv.output()).toMatch(/DEAD LETTER: the admin copy of ticket 10001 .*550 5\.1\.1/);
     expect(srv.output()).toMatch(/OK ticket=10001 admin=dead/);
-    expect(readFileSync(join(srv.dir, "outbox.jsonl"), "utf8")).toContain('"op":"dead"');
+    await srv.stop("SIGTERM");
+    expect((await readState(srv.dir)).outbox.deadLetters).toMatchObject([{ ticket: "10001", to: ADMIN, lastError: expect.stringContaining("550") }]);
     expect(await srv.stop("SIGTERM")).toBe(0);
     // Reported again at the next start.
     const again = await server(smtp.port, { STATE_DIR: srv.dir });

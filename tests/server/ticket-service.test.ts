@@ -1,11 +1,11 @@
 import { afterEach, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Outbox } from "../../lib/server/outbox";
 import { RateLimiter } from "../../lib/server/rate-limit";
 import { parseSubject } from "../../lib/shared/subject";
 import { TicketService } from "../../lib/server/ticket-service";
-import { TicketAllocator } from "../../lib/server/tickets";
+import { openStore } from "../../lib/store";
+import type { Store } from "../../lib/store/types";
 import { tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
 import { down, FakeSender, refused } from "../fakes/fake-sender";
@@ -17,30 +17,30 @@ afterEach(async () => {
 
 const ADMIN = "admin@mailer.test";
 
-function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number; now?: () => number; adminWaitMs?: number } = {}) {
+async function setup(opts: { sender?: FakeSender; perMinute?: number; perHour?: number; now?: () => number; adminWaitMs?: number } = {}) {
   const dir = tempDir();
   const sender = opts.sender ?? new FakeSender();
   const errors: string[] = [];
-  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: (l) => errors.push(l) });
-  cleanups.push(dir.cleanup, () => outbox.stop());
-  const tickets = new TicketAllocator(dir.path);
+  const store = await openStore({ stateDir: dir.path, logDir: join(dir.path, "logs") });
+  const outbox = new Outbox(store.tickets, sender, { info: () => {}, error: (l) => errors.push(l) }, { claimMs: 60_000, retrySeconds: 30 });
+  cleanups.push(dir.cleanup, () => store.close(), () => outbox.stop());
   const service = new TicketService({
     adminEmail: ADMIN,
     maxMessageChars: 100,
     sender,
     outbox,
-    issueTicket: () => tickets.issue(),
     perClient: new RateLimiter(opts.perMinute ?? 0, 60_000, opts.now),
     perRecipient: new RateLimiter(opts.perHour ?? 0, 3_600_000, opts.now),
     logError: (l) => errors.push(l),
     adminWaitMs: opts.adminWaitMs,
   });
-  return { service, sender, outbox, errors };
+  return { service, sender, outbox, store, errors, dir: dir.path };
 }
+const queuedTickets = async (store: Store) => (await store.tickets.summary()).queued.map((q) => q.ticket);
 const req = (email: string, message: string) => JSON.stringify({ email, message });
 
 test("OK: the user's message, then the admin's copy with Reply-To; subject round-trips", async () => {
-  const { service, sender } = setup();
+  const { service, sender } = await setup();
   const out = await service.handle(req("  ivan@Пример.рф ", "Привет, мир 👋\r\nвторая строка  \n"), "127.0.0.1");
   expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
   expect(out.admin).toBe("sent");
@@ -52,7 +52,7 @@ test("OK: the user's message, then the admin's copy with Reply-To; subject round
 });
 
 test("validation errors name the field and send nothing", async () => {
-  const { service, sender } = setup();
+  const { service, sender } = await setup();
   const bad = await service.handle(req("not-an-address", "hi"), "127.0.0.1");
   expect(bad.reply).toMatchObject({ status: "ERROR", code: "INVALID_EMAIL", field: "email" });
   const injected = await service.handle(req("a@example.com\r\nBcc: evil@example.org", "hi"), "127.0.0.1");
@@ -68,12 +68,12 @@ test("validation errors name the field and send nothing", async () => {
 
 test("the user's message refused: MAIL_FAILED with the server's reason, and the admin gets nothing", async () => {
   const sender = new FakeSender(() => refused("the SMTP server at h:25 refused the recipient nobody@example.com: 550 5.1.1 User unknown"));
-  const { service, outbox } = setup({ sender });
+  const { service, store } = await setup({ sender });
   const out = await service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
   expect(out.reply).toMatchObject({ status: "ERROR", code: "MAIL_FAILED", field: "email" });
   expect((out.reply as { error: string }).error).toContain("550 5.1.1 User unknown");
   expect(sender.attempts.length).toBe(1);
-  expect(outbox.pending).toEqual([]);
+  expect(await queuedTickets(store)).toEqual([]);
 });
 
 test("a refusal the person cannot act on (login, TLS, connection, timeout): the person is told the mailbox is not available; the precise reason is for the server's log", async () => {
@@ -85,24 +85,24 @@ test("a refusal the person cannot act on (login, TLS, connection, timeout): the 
     ["dns", "cannot resolve SMTP_HOST=nowhere (ENOTFOUND) — check the host name"],
   ];
   for (const [kind, error] of operatorReasons) {
-    const { service } = setup({ sender: new FakeSender(() => ({ ok: false, kind, error, permanent: false })) });
+    const { service } = await setup({ sender: new FakeSender(() => ({ ok: false, kind, error, permanent: false })) });
     const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
     expect(out.reply).toEqual({ status: "ERROR", code: "MAIL_FAILED", error: "your message was not sent: the support mailbox is not available right now — try again later" });
     expect(out.detail).toBe(error);
   }
   // a refusal of the person's own address stays precise for the person
-  const { service } = setup({ sender: new FakeSender(() => refused("the SMTP server at h:25 refused the recipient nobody@example.com: 550 5.1.1 User unknown")) });
+  const { service } = await setup({ sender: new FakeSender(() => refused("the SMTP server at h:25 refused the recipient nobody@example.com: 550 5.1.1 User unknown")) });
   const own = await service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
   expect(own.reply).toMatchObject({ code: "MAIL_FAILED", field: "email", error: expect.stringContaining("550 5.1.1 User unknown") });
 });
 
 test("the admin copy failing still answers OK: the copy is queued durably", async () => {
   const sender = new FakeSender((m) => (m.to === ADMIN ? down() : { ok: true, messageId: "<u>", response: "250" }));
-  const { service, outbox } = setup({ sender });
+  const { service, store } = await setup({ sender });
   const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
   expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
   expect(out.admin).toBe("queued");
-  expect(outbox.pending.map((e) => e.ticket)).toEqual(["10001"]);
+  expect(await queuedTickets(store)).toEqual(["10001"]);
 });
 
 test("the reply never waits on a hung admin copy longer than adminWaitMs: OK with admin=queued, and the attempt goes on to its end", async () => {
@@ -112,19 +112,22 @@ test("the reply never waits on a hung admin copy longer than adminWaitMs: OK wit
     if (m.to === ADMIN) await hung; // the admin copy's DATA trickles
     return { ok: true, messageId: "<x>", response: "250" };
   });
-  const { service, outbox } = setup({ sender, adminWaitMs: 50 });
+  const { service, store } = await setup({ sender, adminWaitMs: 50 });
   const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
   expect(out.reply).toEqual({ status: "OK", ticket: "10001" });
   expect(out.admin).toBe("queued");
   expect(sender.sent.map((m) => m.to)).toEqual(["a@example.com"]);
   finish();
   await until(() => sender.sent.length === 2, 2000, "the admin copy's attempt to end");
-  await until(() => outbox.pending.length === 0, 2000, "the outbox to record it as sent");
+  // the outbox records it as sent
+  for (const deadline = Date.now() + 2000; (await queuedTickets(store)).length > 0; await Bun.sleep(20)) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the outbox to record the admin copy as sent");
+  }
 });
 
 test("1,000 concurrent requests, sends finishing out of order: 1,000 unique tickets", async () => {
   const sender = new FakeSender(undefined, () => Math.floor(Math.random() * 5));
-  const { service } = setup({ sender });
+  const { service } = await setup({ sender });
   const outs = await Promise.all(Array.from({ length: 1000 }, (_, i) => service.handle(req(`u${i}@example.com`, `m${i}`), `10.0.${i % 250}.1`)));
   const tickets = outs.map((o) => (o.reply.status === "OK" ? o.reply.ticket : "error"));
   expect(tickets.filter((t) => t === "error")).toEqual([]);
@@ -134,7 +137,7 @@ test("1,000 concurrent requests, sends finishing out of order: 1,000 unique tick
 
 test("rate limits: per client per minute and per recipient per hour, with retryAfter", async () => {
   let t = 0;
-  const { service, sender } = setup({ perMinute: 2, perHour: 3, now: () => t });
+  const { service, sender } = await setup({ perMinute: 2, perHour: 3, now: () => t });
   expect((await service.handle(req("a@example.com", "1"), "10.0.0.1")).reply.status).toBe("OK");
   expect((await service.handle(req("b@example.com", "2"), "10.0.0.1")).reply.status).toBe("OK");
   const limited = await service.handle(req("c@example.com", "3"), "10.0.0.1");
@@ -159,18 +162,10 @@ test("rate limits: per client per minute and per recipient per hour, with retryA
 });
 
 test("an exception inside becomes INTERNAL, logged, without details for the client", async () => {
-  const dir = tempDir();
-  cleanups.push(dir.cleanup);
-  const errors: string[] = [];
-  const sender = new FakeSender();
-  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: () => {} });
-  cleanups.push(() => outbox.stop());
-  const service = new TicketService({
-    adminEmail: ADMIN, maxMessageChars: 100, sender, outbox,
-    issueTicket: () => { throw new Error("EIO: disk on fire"); },
-    perClient: new RateLimiter(0, 1), perRecipient: new RateLimiter(0, 1),
-    logError: (l) => errors.push(l),
-  });
+  const { service, sender, outbox, errors } = await setup();
+  outbox.issue = () => {
+    throw new Error("EIO: disk on fire");
+  };
   const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");
   expect(out.reply).toMatchObject({ status: "ERROR", code: "INTERNAL" });
   expect((out.reply as { error: string }).error).not.toContain("disk on fire");
@@ -178,26 +173,23 @@ test("an exception inside becomes INTERNAL, logged, without details for the clie
   expect(sender.attempts).toEqual([]);
 });
 
-test("the admin copy is queued durably BEFORE the person's mail is sent: a crash after acceptance loses nothing", async () => {
-  const dir = tempDir();
-  cleanups.push(dir.cleanup);
-  let journalAtUserSend = "";
-  // The "crash": the person's mail is accepted, then the process dies before anything else runs.
-  const sender = new FakeSender((m) => {
-    if (m.to !== ADMIN) journalAtUserSend = readFileSync(join(dir.path, "outbox.jsonl"), "utf8");
+test("the admin copy is held durably BEFORE the person's mail is sent: a crash after acceptance loses nothing", async () => {
+  let heldAtUserSend: unknown[] = [];
+  let stateDir = "";
+  // The "crash": the person's mail is accepted; what a second process sees in the store then.
+  const sender = new FakeSender(async (m) => {
+    if (m.to !== ADMIN) {
+      const other = await openStore({ stateDir, logDir: join(stateDir, "logs") });
+      heldAtUserSend = (await other.tickets.summary()).queued;
+      await other.close();
+    }
     return { ok: true, messageId: "<u>", response: "250" };
   });
-  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: () => {} });
-  const tickets = new TicketAllocator(dir.path);
-  const service = new TicketService({
-    adminEmail: ADMIN, maxMessageChars: 100, sender, outbox, issueTicket: () => tickets.issue(),
-    perClient: new RateLimiter(0, 60_000), perRecipient: new RateLimiter(0, 3_600_000), logError: () => {},
-  });
+  const { service, store, dir } = await setup({ sender });
+  stateDir = dir;
   await service.handle(req("a@example.com", "hi"), "127.0.0.1");
-  const queued = journalAtUserSend.trim().split("\n").map((l) => JSON.parse(l));
-  expect(queued).toMatchObject([{ op: "queued", ticket: "10001" }]);
-  expect(queued[0].mail).toMatchObject({ to: ADMIN, replyTo: "a@example.com" });
-  await outbox.stop();
+  expect(heldAtUserSend).toMatchObject([{ ticket: "10001", state: "held", mail: { to: ADMIN, replyTo: "a@example.com" } }]);
+  expect(await queuedTickets(store)).toEqual([]);
 });
 
 test("a held copy is never sent by the retry timer while the person's mail is in flight, and cancelled if it fails", async () => {
@@ -210,7 +202,7 @@ test("a held copy is never sent by the retry timer while the person's mail is in
     }
     return { ok: true, messageId: "<a>", response: "250" };
   });
-  const { service, outbox } = setup({ sender });
+  const { service, outbox, store } = await setup({ sender });
   const pendingReply = service.handle(req("nobody@example.com", "hi"), "127.0.0.1");
   await Bun.sleep(5);
   await outbox.retryAll(); // the periodic retry fires while the person's mail is in flight
@@ -219,12 +211,13 @@ test("a held copy is never sent by the retry timer while the person's mail is in
   expect((await pendingReply).reply).toMatchObject({ code: "MAIL_FAILED" });
   await outbox.retryAll();
   expect(sender.attempts.filter((m) => m.to === ADMIN)).toEqual([]);
-  expect(outbox.pending).toEqual([]);
+  expect(await queuedTickets(store)).toEqual([]);
+  expect([...(await store.tickets.ledger(["10001"])).values()].map((l) => l.accepted)).toEqual([false]);
 });
 
 test("an outbox that cannot be written refuses the request with INTERNAL and sends nothing", async () => {
-  const { service, sender, outbox, errors } = setup();
-  outbox.enqueue = async () => {
+  const { service, sender, outbox, errors } = await setup();
+  outbox.issue = async () => {
     throw new Error("ENOSPC: no space left on device");
   };
   const out = await service.handle(req("a@example.com", "hi"), "127.0.0.1");

@@ -1,8 +1,9 @@
 import { afterEach, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Outbox } from "../../lib/server/outbox";
 import { RateLimiter } from "../../lib/server/rate-limit";
 import { TicketService } from "../../lib/server/ticket-service";
-import { TicketAllocator } from "../../lib/server/tickets";
+import { openStore } from "../../lib/store";
 import { parseRequest, encodeRequest } from "../../lib/wire/protocol";
 import { requestClient, signVia, verifyVia, VIA_MAX_AGE_SEC } from "../../lib/wire/via";
 import { FakeSender } from "../fakes/fake-sender";
@@ -45,11 +46,11 @@ test("requestClient: the peer unless the server has the secret and via is valid;
 test("per-client rate limit binds each browser behind the form, not the web host as a whole", async () => {
   const dir = tempDir();
   const sender = new FakeSender();
-  const outbox = Outbox.open(dir.path, sender, { info: () => {}, error: () => {} });
-  const tickets = new TicketAllocator(dir.path);
-  cleanups.push(dir.cleanup, () => outbox.stop());
+  const store = await openStore({ stateDir: dir.path, logDir: join(dir.path, "logs") });
+  const outbox = new Outbox(store.tickets, sender, { info: () => {}, error: () => {} }, { claimMs: 60_000, retrySeconds: 30 });
+  cleanups.push(dir.cleanup, () => store.close(), () => outbox.stop());
   const service = new TicketService({
-    adminEmail: "admin@mailer.test", maxMessageChars: 100, sender, outbox, issueTicket: () => tickets.issue(),
+    adminEmail: "admin@mailer.test", maxMessageChars: 100, sender, outbox,
     perClient: new RateLimiter(1, 60_000), perRecipient: new RateLimiter(0, 3_600_000), logError: () => {}, frontendSecret: SECRET,
   });
   const line = (browser: string, email: string) => encodeRequest({ email, message: "hi", via: signVia(SECRET, browser, email, "hi") }).trim();

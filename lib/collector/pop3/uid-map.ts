@@ -14,7 +14,7 @@ import { existsSync, readFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { JsonlAppender } from "../../shared/jsonl";
 import { MailerError } from "../../shared/errors";
-import { writeFileDurably } from "../../shared/state-files";
+import { writeFileDurably } from "../../shared/durable-file";
 
 export interface UidMap {
   /** constant for the life of the map */
@@ -72,7 +72,11 @@ export class FileUidMap implements UidMap {
       return uid;
     });
     try {
-      this.appender.append(added); // one write, fsync'd
+      // one write, fdatasync'd before any number is handed out
+      if (added.length) {
+        this.appender.write(added);
+        await this.appender.sync();
+      }
     } catch (err) {
       // not stored: forget them, so nobody gets a number that a restart could give to another
       for (const a of added) this.uids.delete(a.uidl);

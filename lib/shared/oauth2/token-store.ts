@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailerError } from "../errors";
-import { writeFileDurably } from "../state-files";
+import { writeFileDurably } from "../durable-file";
 
 export const TOKEN_FILE = "oauth2-token.json";
 
