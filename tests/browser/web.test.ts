@@ -5,7 +5,7 @@
 // reply appears under it; search finds it; XSS payloads show as text and run nothing.
 // SCREENSHOTS=1 also writes the pages to docs/screenshots/ for the README.
 // Fails in CI when chromium is missing; skips with one line elsewhere.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
@@ -13,6 +13,8 @@ import { startSandbox, type Sandbox } from "../../lib/sandbox";
 import { loadConfig, type Config } from "../../lib/shared/config";
 import { Browser, requireChromium, type Page } from "../helpers/browser";
 import { REPO, runEntry, sandboxEnv, startEntry, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const available = requireChromium();
 const SHOTS = process.env.SCREENSHOTS === "1" ? join(REPO, "docs/screenshots") : null;

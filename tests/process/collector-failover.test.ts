@@ -2,7 +2,7 @@
 // one works, the other stands by; kill -9 of the worker during a 2,000-message backlog and the
 // standby takes over — the database holds exactly 2,000 entries, none twice — and both LOG_DIRs
 // can be rebuilt completely from the database.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { SQL } from "bun";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +10,8 @@ import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const pg = requirePgstack();
 const USER = "admin@mailer.test";

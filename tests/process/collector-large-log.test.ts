@@ -2,11 +2,13 @@
 // (the first start after an upgrade, in bounded memory), and every later start reads only what
 // lies past the indexed offset — start-up memory does not grow with the log. (The start-up
 // time is measured by `bun run bench --only collector`; here only a generous memory ceiling.)
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, tempDir } from "../helpers/env";
 import { onceWithPeak, writeLargeLog } from "../helpers/large-log";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "large-log-pw";

@@ -1,11 +1,13 @@
 // One writer per LOG_DIR, as real collector processes: the lease in the store names a running
 // first collector and is taken over at once after a kill -9; the marker in LOG_DIR refuses a
 // collector of another store; symlinked logs and directories other users can write are refused.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";

@@ -2,7 +2,7 @@
 // numbers unique across all of them, every person's mail with its admin copy, a server killed
 // with -9 in the middle (no number twice, its held copies delivered by the others), shared rate
 // limits, and the real client address through the PROXY header.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import type { Store } from "../../lib/store/types";
 import { encodeProxyV2 } from "../../lib/server/proxy-protocol";
@@ -11,6 +11,8 @@ import { ADMIN, serverEnv, startServer, type Running } from "../helpers/hardenin
 import { dropDatabase, freshDatabase, requirePgstack, startHaproxy, type Haproxy } from "../helpers/pgstack";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 import { runTicketLoad, type LoadResult } from "../helpers/ticket-load";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const pg = requirePgstack();
 const cleanups: (() => unknown)[] = [];

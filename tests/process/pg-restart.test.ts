@@ -1,12 +1,14 @@
 // PostgreSQL restarted in the middle of load on two servers: every request is answered OK or
 // INTERNAL (never half-done: an INTERNAL request sent no mail at all, an OK one has its person's
 // mail and its admin copy), and service resumes by itself once the database is back.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import { ADMIN, startServer, type Running } from "../helpers/hardening";
 import { dropDatabase, freshDatabase, requirePgstack, restartPostgres } from "../helpers/pgstack";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 import { runTicketLoad } from "../helpers/ticket-load";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const pg = requirePgstack();
 const cleanups: (() => unknown)[] = [];

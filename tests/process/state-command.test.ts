@@ -1,10 +1,12 @@
 // `bun run state`: what a STATE_DIR holds, for a person and as JSON; a dead letter re-queued by number.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { openStore } from "../../lib/store";
 import { currentHolder } from "../../lib/store/holder";
 import { baseEnv, runEntry } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const dir = useTempDirs("mailer-state-cmd-");
 

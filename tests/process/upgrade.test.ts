@@ -3,7 +3,7 @@
 // disk-full error with the next record glued onto it, collector-checkpoint.json, a pid lock left
 // by a crash): imported once, renamed aside with one line saying so; nothing queued is lost, no
 // number comes back, the collector goes on where the old checkpoint was.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,8 @@ import { baseEnv, runEntry, tempDir } from "../helpers/env";
 import { ADMIN, startServer, until } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
 import { readState } from "../helpers/state";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const PASS = "upgrade-pw";
 const cleanups: (() => unknown)[] = [];

@@ -3,11 +3,13 @@
 // an empty result (imaplib returns [b''] then, not [None]), and APPEND of a real message whose
 // boundary= is on an unindented continuation line. Dovecot's answers are checked alongside when
 // the real stack is running (tests/helpers/mailstack.ts).
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { mailstackEnv } from "../helpers/mailstack";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const USER = "admin@mailer.test";
 const cleanups: (() => unknown)[] = [];

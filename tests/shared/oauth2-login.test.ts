@@ -1,7 +1,7 @@
 // The login helper's flows against the loopback issuer: device code (pending → approved, denied,
 // expired, wrong client id) and loopback redirect with PKCE (the issuer checks the verifier);
 // then `bun run oauth-login` itself, end to end, storing the token where the programs read it.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isMailerError } from "../../lib/shared/errors";
@@ -9,6 +9,8 @@ import { deviceLogin, loopbackLogin, type LoginOptions } from "../../lib/shared/
 import type { OAuth2Settings } from "../../lib/shared/oauth2/settings";
 import { baseEnv, REPO, tempDir } from "../helpers/env";
 import { OAuthIssuer } from "../helpers/oauth-issuer";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 let issuer: OAuthIssuer;
 const cleanups: (() => void)[] = [];

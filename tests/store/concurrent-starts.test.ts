@@ -2,13 +2,15 @@
 // pid files): servers share the ticket sequence and never issue a number twice; of collectors
 // taking one LOG_DIR exactly one wins and the others name it — with and without a stale lease
 // left by a killed collector, dozens of trials each.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../lib/store";
 import { collectorLeaseName } from "../../lib/store/keys";
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const dir = useTempDirs("mailer-starts-");
 const STARTER = join(REPO, "tests/fixtures/store-starter.ts");

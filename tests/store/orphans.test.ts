@@ -1,8 +1,10 @@
 // Held copies whose issue or cancel was cut off by a lost connection (lib/store/postgres/orphans.ts):
 // cancelled once the database answers again, given up once their hold has run out.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { Orphans } from "../../lib/store/postgres/orphans";
 import { until } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 test("a cancel that fails while the database is away is retried until it gets through", async () => {
   let down = 3;

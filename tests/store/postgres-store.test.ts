@@ -2,13 +2,15 @@
 // what only this engine promises — migrations by processes starting together, start-up errors a
 // person understands, the end of the sequence, leases that die with their holder's session, and
 // copies whose issue or cancel was cut off by a lost connection.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { SQL } from "bun";
 import { newClient, pgTarget } from "../../lib/store/postgres/connect";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import { LAST_TICKET, type Store } from "../../lib/store/types";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
 import { storeContract } from "./contract";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const pg = requirePgstack();
 const made: string[] = [];

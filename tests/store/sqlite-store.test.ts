@@ -1,7 +1,7 @@
 // The SQLite store through its interface (lib/store/types.ts): the ticket sequence, held copies
 // and claims, the ledger, leases with fencing, and what a failed commit leaves behind.
 import { Database } from "bun:sqlite";
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { openStore } from "../../lib/store";
 import { currentHolder, holderGone } from "../../lib/store/holder";
@@ -9,6 +9,8 @@ import { checkpointKey } from "../../lib/store/keys";
 import { FIRST_TICKET, LAST_TICKET, StoreError, type Holder, type Store } from "../../lib/store/types";
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const dir = useTempDirs("mailer-store-");
 const me = currentHolder();

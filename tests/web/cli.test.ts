@@ -1,8 +1,10 @@
 // web.ts as a real process: --help/--version, the configuration refusals (exit 2, by name),
 // the exposure warning, a taken port, the readiness line, a clean stop.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { loadConfig } from "../../lib/shared/config";
 import { baseEnv, freePort, runEntry, startEntry, tempDir } from "../helpers/env";
+
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
 
 const env = (extra: Record<string, string> = {}) => baseEnv({ LOG_DIR: tempDir("mailer-webcli-").path, WEB_PORT: String(freePort()), ...extra });
 
