@@ -1,5 +1,5 @@
 // bun client.ts — asks for an email address and a message and gets a ticket from the server
-// (README "Client"). The program is lib/client; this file only runs it and exits.
+// (docs/client.md "Client"). The program is lib/client; this file only runs it and exits.
 import { runCommand } from "./lib/shared/args";
 import { CLIENT_COMMAND, runClient } from "./lib/client";
 

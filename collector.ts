@@ -1,5 +1,5 @@
 // bun collector.ts [--once] [--all] [--debug] — watches the admin's IMAP inbox and appends every
-// new message to LOG_DIR/success_request.log or error_request.log (README "Collector and logs").
+// new message to LOG_DIR/success_request.log or error_request.log (docs/collector.md "Collector and logs").
 import { runCommand } from "./lib/shared/args";
 import { COLLECTOR_COMMAND, runCollector } from "./lib/collector";
 

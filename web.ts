@@ -1,4 +1,4 @@
-// bun web.ts (bun run web) — the tickets dashboard and web form (README "Web pages").
+// bun web.ts (bun run web) — the tickets dashboard and web form (docs/web.md "Web pages").
 import { runCommand } from "./lib/shared/args";
 import { runWeb, WEB_COMMAND } from "./lib/web";
 

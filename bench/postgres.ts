@@ -1,5 +1,5 @@
 // `bun bench/postgres.ts` (also `bun run bench:postgres`): the PostgreSQL store against the
-// SQLite store, in the same run, on this machine (README "Running on several machines",
+// SQLite store, in the same run, on this machine (docs/several-machines.md "Running on several machines",
 // BENCHMARKS.md "PostgreSQL"). Needs the throwaway cluster of scripts/pgstack.sh (PGSTACK_ENV_FILE).
 //
 //   1. tickets/s of one server.ts, SQLite vs PostgreSQL (same SMTP sink, same load): target ≥ 0.8×

@@ -1,4 +1,4 @@
-// `bun run bench` (options in BENCH_COMMAND below; README "Benchmarks").
+// `bun run bench` (options in BENCH_COMMAND below; docs/benchmarks.md "Benchmarks").
 // Measures Mailer against the fastest thing that could do the same work on this machine, in
 // the same run, and writes BENCHMARKS.md (figures, machine, method). See bench/report.ts for
 // the layout and the method text; each measured party runs in a process of its own (proc.ts).

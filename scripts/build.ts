@@ -1,4 +1,4 @@
-// `bun run build` (README "Running it as a service", docs/install.md): dist/mailer-client,
+// `bun run build` (docs/install.md): dist/mailer-client,
 // mailer-server, mailer-collector, mailer-sandbox and mailer-web as single-file executables.
 import { runCommand, type CommandSpec } from "../lib/shared/args";
 import { BINARIES } from "../lib/build/binaries";

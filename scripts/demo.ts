@@ -1,4 +1,4 @@
-// `bun run demo` (README "Sandbox and demo"). The script is lib/sandbox/demo.ts; this file only runs it and exits.
+// `bun run demo` (docs/sandbox.md "Sandbox and demo"). The script is lib/sandbox/demo.ts; this file only runs it and exits.
 import { runCommand } from "../lib/shared/args";
 import { DEMO_COMMAND, runDemoScript } from "../lib/sandbox/commands";
 

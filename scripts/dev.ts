@@ -1,4 +1,4 @@
-// `bun run dev` (README "Sandbox and demo"). The script is lib/sandbox/dev.ts; this file only runs it and exits.
+// `bun run dev` (docs/sandbox.md "Sandbox and demo"). The script is lib/sandbox/dev.ts; this file only runs it and exits.
 import { runCommand } from "../lib/shared/args";
 import { DEV_COMMAND, runDevScript } from "../lib/sandbox/commands";
 

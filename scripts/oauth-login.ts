@@ -12,7 +12,7 @@ const spec: CommandSpec = {
   usage: `Usage: bun run oauth-login [--flow device|loopback] [--port N] [--timeout SECONDS]
 
 Signs EMAIL_LOGIN in to the OAuth2 provider of the configuration (AUTH_METHOD=oauth2,
-OAUTH2_PROVIDER, OAUTH2_CLIENT_ID, …; README "Using a real mail provider") and stores the
+OAUTH2_PROVIDER, OAUTH2_CLIENT_ID, …; docs/providers.md "Using a real mail provider") and stores the
 refresh token in STATE_DIR/oauth2-token.json (mode 0600). The server and the collector use it
 from then on, and keep it up to date when the provider rotates it. Run it again whenever they
 say the sign-in was revoked or has expired.

@@ -1,4 +1,4 @@
-// `bun run sandbox` (README "Sandbox and demo"). The script is lib/sandbox/serve.ts; this file only runs it and exits.
+// `bun run sandbox` (docs/sandbox.md "Sandbox and demo"). The script is lib/sandbox/serve.ts; this file only runs it and exits.
 import { runCommand } from "../lib/shared/args";
 import { SANDBOX_COMMAND, runSandboxScript } from "../lib/sandbox/commands";
 

@@ -1,4 +1,4 @@
-// The client's command line (README "Client"): its CommandSpec for lib/shared/args.ts and the
+// The client's command line (docs/client.md "Client"): its CommandSpec for lib/shared/args.ts and the
 // checks parseArgs cannot express. Only the light shared core is imported, on purpose, so
 // `bun client.ts --help` (and a usage error) costs no more than Bun's own start-up.
 import type { CommandLine, CommandSpec } from "../shared/args";

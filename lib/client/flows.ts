@@ -1,4 +1,4 @@
-// The client's two ways of working (README "Client"): one attempt (flags, or a pipe on
+// The client's two ways of working (docs/client.md "Client"): one attempt (flags, or a pipe on
 // stdin), or the interactive loop that asks again after an error, keeping what was valid.
 // Pure of process I/O: runClient passes the prompter, the sender and the output streams, so
 // tests drive both flows directly. With `json`, stdout gets exactly one line — the server's

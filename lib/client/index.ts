@@ -13,7 +13,7 @@ export interface ClientIo {
 }
 
 /**
- * Runs the client as README "Client" describes: one attempt from the flags or from piped stdin,
+ * Runs the client as docs/client.md "Client" describes: one attempt from the flags or from piped stdin,
  * else the interactive loop on the terminal. Returns the exit code; configuration and usage
  * problems are thrown as MailerError (runCommand prints them).
  */

@@ -2,7 +2,7 @@
 // messages or a time, whichever first) both logs are fdatasync'd and only then are the new
 // entries indexed and the checkpoint moved, in one store transaction — in the background,
 // while fetching goes on. A checkpoint therefore never claims a message the disk does not hold
-// (README "How it decides what is new", exactly once).
+// (docs/collector.md "How it decides what is new", exactly once).
 import { MailerError, messageOf } from "../shared/errors";
 import type { CheckpointRecord } from "../store/types";
 import type { CollectorLog } from "./log";

@@ -27,7 +27,7 @@ Exit codes: 0 done or stopped by Ctrl-C/SIGTERM/SIGHUP; 1 the logs or state coul
 2 configuration, wrong password or untrusted certificate; 3 mail server unreachable (--once);
 130 a second Ctrl-C/SIGTERM/SIGHUP (exits at once). Lines carry a timestamp; LOG_FORMAT=json
 prints them as JSON Lines. On a terminal a long collection shows one live progress line.
-Configuration: .env / .env.local, see README "Configuration" and "Collector and logs".`;
+Configuration: .env / .env.local, see docs/configuration.md "Configuration" and "Collector and logs".`;
 
 export const COLLECTOR_COMMAND: CommandSpec = {
   program: "collector.ts",

@@ -6,7 +6,7 @@
 // The record lives in the store's checkpoint as `extra.retries` (CheckpointRecord), keyed by UID.
 import type { CheckpointRecord } from "../store/types";
 
-/** Tries per message before it is logged as never delivered (README "When the server fails"). */
+/** Tries per message before it is logged as never delivered (docs/collector.md "When the server fails"). */
 export const MAX_FETCH_ATTEMPTS = 5;
 
 export interface Retry {

@@ -1,7 +1,7 @@
 // Planning one check: which UIDs to take, from where. What is new is IMAP UIDs under one
 // UIDVALIDITY, never the \Seen flag (except to pick the starting point when there is neither a
 // checkpoint nor a log). The plan is written to the checkpoint (in the store) before any work,
-// so a crash from here on leaves the work listed as pending (README "How it decides what is new").
+// so a crash from here on leaves the work listed as pending (docs/collector.md "How it decides what is new").
 import type { CheckpointRecord, CollectorStore } from "../store/types";
 import { localError } from "./group-commit";
 import type { Say } from "../shared/log";

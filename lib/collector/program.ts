@@ -35,7 +35,7 @@ interface Io {
   json: boolean;
 }
 
-/** --json --once: one object on stdout (README "Collector and logs"). `pending` is null when unknown. */
+/** --json --once: one object on stdout (docs/collector.md "Collector and logs"). `pending` is null when unknown. */
 export function jsonSummary(r: Pick<CheckResult, "tickets" | "errors" | "skipped"> & { pending: number | null }, errors: string[] = []): string {
   return JSON.stringify({ logged: r.tickets + r.errors, tickets: r.tickets, others: r.errors, skipped: r.skipped, pending: r.pending, errors });
 }

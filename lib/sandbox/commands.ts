@@ -1,4 +1,4 @@
-// The command lines of the sandbox scripts (README "Sandbox and demo"): `bun run sandbox`,
+// The command lines of the sandbox scripts (docs/sandbox.md "Sandbox and demo"): `bun run sandbox`,
 // `bun run dev`, `bun run demo`. Light at load on purpose: --help and --version are answered
 // before smtp-server, hoodiecrow or any child process is touched.
 import type { CommandSpec } from "../shared/args";

@@ -103,7 +103,7 @@ export async function startStack(config: Config, opts: StackOptions): Promise<St
   const spawn = (name: string, entry: string) =>
     new Child(name, [process.execPath, "--no-env-file", entry], {
       cwd: REPO,
-      // One secret for server and web, so the form's per-person rate limit binds (README "Web pages").
+      // One secret for server and web, so the form's per-person rate limit binds (docs/web.md "Web pages").
       env: { ...opts.env, WEB_FRONTEND_SECRET: opts.env.WEB_FRONTEND_SECRET || frontendSecret },
       print: opts.showChildOutput === false ? undefined : opts.print,
     });

@@ -7,7 +7,7 @@ const USAGE = `Usage: bun server.ts [--debug] [--check]
 
 Listens on SERVER_HOST:SERVER_PORT for ticket requests (one JSON object per line, see README
 "Wire protocol"), mails each message to the person and to ADMIN_EMAIL, answers with the ticket
-number. Configuration comes from .env / .env.local / the environment (README "Configuration").
+number. Configuration comes from .env / .env.local / the environment (docs/configuration.md "Configuration").
 
   --debug    also print the SMTP conversation (passwords masked) on stderr
   --check    connect and log in to SMTP with this configuration, say what works, and exit:

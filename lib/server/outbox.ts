@@ -9,7 +9,7 @@
 // processes (several servers may share STATE_DIR) ever send one copy at the same time; only the
 // process ending (kill -9, crash) between the SMTP server taking the whole copy and the "sent"
 // record, or a timed-out transaction the server did commit, can send it again — with the same
-// Message-ID and Date (README "Duplicate admin copies").
+// Message-ID and Date (docs/guarantees.md "Duplicate admin copies").
 import { currentHolder, holderGone } from "../store/holder";
 import type { IssuedTicket, OutboxCopy, OutboxSummary, StoredMail, TicketStore } from "../store/types";
 import type { MailSender } from "./smtp";

@@ -1,4 +1,4 @@
-// Configuration: every key of README "Configuration", parsed and checked in one pass so that a person
+// Configuration: every key of docs/configuration.md "Configuration", parsed and checked in one pass so that a person
 // sees every missing or malformed key at once (exit code 2), never one at a time. A malformed key
 // the program does not use is a warning for it (USES), not a stop.
 import type { LogFormat } from "./log";
@@ -70,7 +70,7 @@ export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { 
 type Env = Record<string, string | undefined>;
 
 /**
- * Every duration key, in seconds, with its range (README "Configuration"). The upper bounds keep
+ * Every duration key, in seconds, with its range (docs/configuration.md "Configuration"). The upper bounds keep
  * timers far below the 2^31 ms (24.8 days) at which a timer overflows and fires at once; the
  * lower ones keep a typo such as 0.001 from hammering a mail server.
  */
@@ -305,7 +305,7 @@ export function knownKeys(): string[] {
   return [...lastKeys];
 }
 
-/** The web inbox, dashboard and form keys (README "Web pages"). */
+/** The web inbox, dashboard and form keys (docs/web.md "Web pages"). */
 function webKeys(r: Reader): Pick<Config, "sandboxWebPort" | "webHost" | "webPort" | "webPassword" | "webFrontendSecret"> {
   const secret = r.string("WEB_FRONTEND_SECRET", "") || null;
   // An HMAC key a person could guess would let anyone claim any browser address.

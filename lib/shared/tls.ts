@@ -7,7 +7,7 @@ import tls from "node:tls";
 export interface TlsOptions {
   rejectUnauthorized: true;
   /** Always a string: Bun's tls.connect throws on the `servername: false` that imapflow passes
-   *  for IP hosts (checked with Bun 1.4; README "A company Postfix/Dovecot with a private CA"), and on an IP address as servername (RFC 6066 forbids IP SNI).
+   *  for IP hosts (checked with Bun 1.4; docs/providers.md "A company Postfix/Dovecot with a private CA"), and on an IP address as servername (RFC 6066 forbids IP SNI).
    *  For an IP host it is "", and verification then checks the IP against the cert's IP SANs. */
   servername: string;
   ca?: string[];

@@ -1,4 +1,4 @@
-// `bun run state` (README "Operations"): the store of STATE_DIR as a person needs it, `--json`
+// `bun run state` (README "Operations: `bun run state`"): the store of STATE_DIR as a person needs it, `--json`
 // for scripts, `--requeue N` to send a dead letter again, `--rebuild-logs DIR` to write a
 // collector's logs anew from the PostgreSQL store's record.
 import type { CommandLine, CommandSpec } from "../shared/args";

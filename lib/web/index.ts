@@ -13,7 +13,7 @@ Serves on WEB_HOST:WEB_PORT (default 127.0.0.1:8026) a read-only dashboard of LO
 (tickets newest first, search, each ticket's thread, the error log, tickets per day, live
 updates as the collector appends) and a web form that sends a ticket to the server on
 SERVER_HOST:SERVER_PORT. Bound to anything but loopback it needs WEB_PASSWORD (HTTP Basic).
-Configuration: .env / .env.local, see README "Configuration" and "Web pages".
+Configuration: .env / .env.local, see docs/configuration.md "Configuration" and "Web pages".
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP; a second signal exits at once (130).
 

@@ -1,4 +1,4 @@
-// The rules for the email address a person types (README "Validation", "Email address"; keep
+// The rules for the email address a person types (docs/validation.md "Validation", "Email address"; keep
 // the two in step). Pure: no I/O, no DNS, no configuration reads.
 //
 // Policy in one line: accept what a person would type into a form as their own mailbox

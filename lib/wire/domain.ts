@@ -1,4 +1,4 @@
-// The rules for the part of an address after the @ (README "Validation", "Email address"):
+// The rules for the part of an address after the @ (docs/validation.md "Validation", "Email address"):
 // a domain name of letters, digits and hyphens, internationalised names through real IDNA,
 // look-alikes refused rather than silently sent somewhere else. Pure: no DNS.
 import { domainToASCII, domainToUnicode } from "node:url";

@@ -1,4 +1,4 @@
-// The rules for the message a person types (README "Validation", "Message"; keep the two in
+// The rules for the message a person types (docs/validation.md "Validation", "Message"; keep the two in
 // step). Pure: no I/O, no configuration reads.
 import { codePoints, describe, formatCount, kindOf } from "./display";
 import type { ValidationResult } from "./validate";

@@ -1,5 +1,5 @@
 // The wire protocol between client.ts and server.ts: newline-delimited JSON, one request per
-// line, exactly one reply line per request, in order (README "Wire protocol").
+// line, exactly one reply line per request, in order (docs/protocol.md "Wire protocol").
 
 export const ERROR_CODES = [
   "INVALID_EMAIL",

@@ -7,7 +7,7 @@ import { BUN, benchEnv, procMemory, spawnChild } from "../../bench/proc";
 import { renderReport, targets, type Results } from "../../bench/report";
 import { median, percentile, ratio, summarize, verdict } from "../../bench/stats";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const { simpleParser } = require("mailparser") as { simpleParser(raw: Buffer): Promise<{ subject?: string; text?: string; attachments: unknown[] }> };
 

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from "../../lib/shared/config";
 import { Browser, requireChromium, type Page } from "../helpers/browser";
 import { REPO, runEntry, sandboxEnv, startEntry, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const available = requireChromium();
 const SHOTS = process.env.SCREENSHOTS === "1" ? join(REPO, "docs/screenshots") : null;

@@ -10,7 +10,7 @@ import { ParsePool } from "../../lib/collector/parse-pool";
 import { tempDir } from "../helpers/env";
 import { restoreStore, snapshotStore, sql, TEST_ACCOUNT as ACCOUNT, testCollector } from "../helpers/state";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, CORPORA, runEntry, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const EMAILS = join(CORPORA, "emails");
 const INDEX = join(EMAILS, "INDEX.tsv");

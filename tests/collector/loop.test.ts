@@ -7,7 +7,7 @@ import { tempDir } from "../helpers/env";
 import { until as waitUntil } from "../helpers/kit";
 import { testCollector } from "../helpers/state";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

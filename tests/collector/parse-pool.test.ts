@@ -1,7 +1,7 @@
 import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { ParsePool } from "../../lib/collector/parse-pool";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const pools: ParsePool[] = [];
 afterEach(() => pools.splice(0).forEach((p) => p.close()));

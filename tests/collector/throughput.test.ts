@@ -20,7 +20,7 @@ import { ParsePool } from "../../lib/collector/parse-pool";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();

@@ -8,7 +8,7 @@ import { builtBinaries } from "../helpers/binaries";
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const temp = useTempDirs("mailer-units-");
 const UNITS = ["mailer-server", "mailer-collector"];

@@ -96,7 +96,7 @@ export interface Haproxy {
 }
 
 /** haproxy on 127.0.0.1:`port` in front of `backends`, with send-proxy-v2 and the health check
- *  README "Running on several machines" documents (`check`: a TCP connect, nothing sent). */
+ *  docs/several-machines.md "Running on several machines" documents (`check`: a TCP connect, nothing sent). */
 export async function startHaproxy(env: PgstackEnv, dir: string, port: number, backends: number[], o: { proxyV2?: boolean } = {}): Promise<Haproxy> {
   const cfg = join(dir, "haproxy.cfg");
   const proxy = o.proxyV2 === false ? "" : " send-proxy-v2";

@@ -10,7 +10,7 @@ import { builtBinaries } from "../helpers/binaries";
 import { freePort } from "../helpers/kit";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const temp = useTempDirs("mailer-bin-");
 let bin = "";

@@ -11,7 +11,7 @@ import { baseEnv, freePort, REPO, runEntry, tempDir } from "../helpers/env";
 import { ADMIN, serverEnv } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const PASSWORD = "check-Pa55word";
 const cleanups: (() => unknown)[] = [];

@@ -5,7 +5,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { baseEnv, REPO } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const PROGRAMS = ["client.ts", "server.ts", "collector.ts", "scripts/sandbox.ts", "scripts/dev.ts", "scripts/demo.ts", "scripts/oauth-login.ts", "scripts/state.ts", "web.ts", "bench/run.ts"];
 

@@ -1,4 +1,4 @@
-// The client as scripts and people meet it (README "Client"): --json prints exactly one JSON line
+// The client as scripts and people meet it (docs/client.md "Client"): --json prints exactly one JSON line
 // on stdout with the same exit codes, client-side errors in the server's error shape; questions
 // go to stderr so `bun client.ts > file` keeps only the result; empty piped input says what the
 // input must contain. A scripted stand-in answers on the wire, so each reply is exactly known.
@@ -6,7 +6,7 @@ import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { baseEnv, freePort, REPO, runEntry } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stops: (() => void)[] = [];
 afterEach(() => {

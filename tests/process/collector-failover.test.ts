@@ -11,7 +11,7 @@ import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const pg = requirePgstack();
 const USER = "admin@mailer.test";

@@ -8,7 +8,7 @@ import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, tempDir } from "../helpers/env";
 import { onceWithPeak, writeLargeLog } from "../helpers/large-log";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "large-log-pw";

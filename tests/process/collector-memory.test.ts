@@ -9,7 +9,7 @@ import { MAX_TEXT_CHARS } from "../../lib/shared/mail-text";
 import { baseEnv, startEntry, tempDir } from "../helpers/env";
 import { until } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

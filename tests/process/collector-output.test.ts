@@ -1,4 +1,4 @@
-// collector.ts's output for scripts and log shippers (README "Collector and logs"): every
+// collector.ts's output for scripts and log shippers (docs/collector.md "Collector and logs"): every
 // operational line carries a timestamp; --once --json prints one summary object on stdout and
 // everything else on stderr; LOG_FORMAT=json turns the lines into JSON Lines. The server's
 // LOG_FORMAT=json is here too: both use lib/shared/log.ts.
@@ -13,7 +13,7 @@ import { useTempDirs } from "../helpers/kit";
 import { startSmtpSink } from "../helpers/smtp-sink";
 import { requestTicket } from "../../lib/client/connection";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "out-Pa55word";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";

@@ -6,7 +6,7 @@ import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { until, readJsonLines } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "s3cret-Pass!word";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { baseEnv, freePort, REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const temp = useTempDirs("mailer-envwarn-");
 

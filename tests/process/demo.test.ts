@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { probePort } from "../../lib/sandbox";
 import { REPO, tempDir, sandboxEnv } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {

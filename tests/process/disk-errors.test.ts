@@ -14,7 +14,7 @@ import { baseEnv, runEntry, tempDir } from "../helpers/env";
 import { ADMIN, startServer, until } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "disk-pw";

@@ -9,7 +9,7 @@ import { loadConfig } from "../../lib/shared/config";
 import { startSandbox, type Sandbox } from "../../lib/sandbox";
 import { runEntry, startEntry, tempDir, sandboxEnv } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const LOGIN = "admin@mailer.test";
 const PASS = "e2e-sandbox-password";

@@ -14,7 +14,7 @@ import { prng, seedFor, until } from "../helpers/hardening";
 import { startProxy } from "../helpers/tcp-proxy";
 import { readJsonLines } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "coll-faults-pw";

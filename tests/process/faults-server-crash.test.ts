@@ -8,7 +8,7 @@ import { startFaultSink } from "../helpers/fault-sink";
 import { ADMIN, prng, seedFor, startServer, until, type Running } from "../helpers/hardening";
 import { tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

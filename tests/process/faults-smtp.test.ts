@@ -11,7 +11,7 @@ import { startFaultSink, type FaultSink } from "../helpers/fault-sink";
 import { ADMIN, startServer, until } from "../helpers/hardening";
 import { readState } from "../helpers/state";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -12,7 +12,7 @@ import { prng, rssBytes, seedFor, startServer, type Running } from "../helpers/h
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const MAX = 65536; // the default MAX_REQUEST_BYTES
 const IDLE = 2; // IDLE_TIMEOUT, seconds
@@ -93,7 +93,7 @@ function makeCase(): Uint8Array {
   }
 }
 
-/** How many replies the protocol promises for a payload (README "Wire protocol"): one per
+/** How many replies the protocol promises for a payload (docs/protocol.md "Wire protocol"): one per
  *  non-blank line; an over-long line gets TOO_LARGE and ends the connection. */
 function expectedReplies(payload: Uint8Array): { count: number; tooLarge: boolean } {
   let count = 0;

@@ -8,7 +8,7 @@ import { ADMIN, startServer, type Running } from "../helpers/hardening";
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const EVIL = "evil@attacker.example";
 const cleanups: (() => unknown)[] = [];

@@ -11,7 +11,7 @@ import { startServer, until } from "../helpers/hardening";
 import { connectLines, type LineClient } from "../helpers/line-client";
 import { startSmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -8,7 +8,7 @@ import { dropDatabase, freshDatabase, requirePgstack, restartPostgres } from "..
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 import { runTicketLoad } from "../helpers/ticket-load";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const pg = requirePgstack();
 const cleanups: (() => unknown)[] = [];

@@ -8,7 +8,7 @@ import { probePort } from "../../lib/sandbox";
 import { startSandboxPop3 } from "../../lib/sandbox/pop3";
 import { freePort, REPO, runEntry, sandboxEnv, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

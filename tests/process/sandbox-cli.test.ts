@@ -5,7 +5,7 @@ import nodemailer from "nodemailer";
 import { probePort } from "../../lib/sandbox";
 import { baseEnv, freePort, REPO } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const PASSWORD = "cli-test-secret-pw";
 

@@ -14,7 +14,7 @@ import { baseEnv, REPO, runEntry, startEntry, tempDir } from "../helpers/env";
 import { ADMIN, startServer } from "../helpers/hardening";
 import { startSmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 // Distinctive, and with the characters that protocols escape (" and \).
 const PASSWORD = 'Zq"7\\vault-QRSTU-9p';

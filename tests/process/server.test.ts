@@ -12,7 +12,7 @@ import { serverEnv } from "../helpers/hardening";
 import { startSmtpSink, type SinkOptions, type SmtpSink } from "../helpers/smtp-sink";
 import { readState } from "../helpers/state";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const ADMIN = "admin@mailer.test";
 const PASSWORD = "e2e-Secret-Pa55";

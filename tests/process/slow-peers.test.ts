@@ -9,7 +9,7 @@ import { rssBytes, startServer } from "../helpers/hardening";
 import { connectLines } from "../helpers/line-client";
 import { startSmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { requestTicket, type TicketOutcome } from "../../lib/client/connection";
 import { ADMIN, startServer, until } from "../helpers/hardening";
 import { trickleSmtpFor } from "../helpers/trickle-smtp";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const T = 2; // SMTP_TIMEOUT, seconds
 const MARGIN_MS = 3000;

@@ -6,7 +6,7 @@ import { currentHolder } from "../../lib/store/holder";
 import { baseEnv, runEntry } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const dir = useTempDirs("mailer-state-cmd-");
 

@@ -7,7 +7,7 @@ import { runEntry } from "../helpers/env";
 import { requireMailstack } from "../helpers/mailstack";
 import { collectorEnv, serverEnv, workDir } from "../helpers/realstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

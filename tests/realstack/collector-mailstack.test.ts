@@ -11,7 +11,7 @@ import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 import { baseEnv, runEntry, startEntry, tempDir } from "../helpers/env";
 import { readJsonLines } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

@@ -12,7 +12,7 @@ import { runEntry, startEntry } from "../helpers/env";
 import { requireMailstack } from "../helpers/mailstack";
 import { allFileText, clearAdminInbox, collectorEnv, findMail, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

@@ -6,7 +6,7 @@ import { ImapFlow } from "imapflow";
 import nodemailer from "nodemailer";
 import { requireMailstack, type MailstackEnv } from "../helpers/mailstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 const SLOW = 20_000; // ms: a TLS handshake plus a delivery, with room for a loaded CI machine

@@ -9,7 +9,7 @@ import { OAuthIssuer } from "../helpers/oauth-issuer";
 import { canRunOAuth2Stack, startOAuth2Stack, type OAuth2Stack } from "../helpers/oauth2-stack";
 import { allFileText, clearAdminInbox, collectorEnv, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const enabled = canRunOAuth2Stack();
 const cleanups: (() => unknown)[] = [];

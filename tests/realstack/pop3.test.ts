@@ -14,7 +14,7 @@ import { baseEnv, runEntry } from "../helpers/env";
 import { marker, workDir } from "../helpers/realstack";
 import { startProxy } from "../helpers/tcp-proxy";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 if (stack && !stack.pop3) {

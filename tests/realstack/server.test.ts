@@ -15,7 +15,7 @@ import { mailstackCtl, requireMailstack, type MailstackEnv } from "../helpers/ma
 import { readState } from "../helpers/state";
 import { allFileText, collectorEnv, findMail, logEntries, marker, runClient, serverEnv, ticketOf, until, workDir } from "../helpers/realstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const stack = requireMailstack();
 const cleanups: (() => unknown)[] = [];

@@ -2,7 +2,7 @@ import { afterEach, expect, test, setDefaultTimeout } from "bun:test";
 import { ImapFlow } from "imapflow";
 import { startSandboxImap, type SandboxImap } from "../../lib/sandbox/imap";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const PASS = "sandbox-pass";

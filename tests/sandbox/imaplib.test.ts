@@ -9,7 +9,7 @@ import { ImapFlow } from "imapflow";
 import { startSandboxImap } from "../../lib/sandbox/imap";
 import { mailstackEnv } from "../helpers/mailstack";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const USER = "admin@mailer.test";
 const cleanups: (() => unknown)[] = [];

@@ -3,7 +3,7 @@
 import { expect, test, setDefaultTimeout } from "bun:test";
 import { shellCommand, shellQuote } from "../../lib/sandbox/shell-quote";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 test("bash reads every quoted word back exactly", () => {
   const words = ["ivan@example.com", "Здравствуйте! Это демо 📬\nВторая строка — всё ✅", "it's \"quoted\" $HOME `x` \\ end", "tab\there\r\x01", "plain", ""];

@@ -7,7 +7,7 @@ import { checkPorts, probePort, SandboxPortError, sandboxConfigProblems, startSa
 import { startSandboxSmtp, type SandboxSmtp } from "../../lib/sandbox/smtp";
 import { freePort } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const LOGIN = "admin@mailer.test";
 const PASS = "sandbox-test-password";

@@ -9,7 +9,7 @@ import type { Holder, Store } from "../../lib/store/types";
 import { useTempDirs } from "../helpers/kit";
 import { down, FakeSender, refused } from "../fakes/fake-sender";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const dir = useTempDirs("mailer-outbox-");
 const open: { box: Outbox; store: Store }[] = [];

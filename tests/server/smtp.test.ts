@@ -7,7 +7,7 @@ import { CERTIFICATE_HINT } from "../../lib/shared/tls";
 import { freePort, REPO } from "../helpers/env";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const PASSWORD = "s3cret-Pa55word";
 const ctx: SmtpContext = { host: "smtp.example.com", port: 587, login: "admin@example.com", timeoutSec: 15, security: "auto", redact: makeRedactor("admin@example.com", PASSWORD) };

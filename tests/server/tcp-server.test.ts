@@ -5,7 +5,7 @@ import { TcpServer, type TcpServerOptions } from "../../lib/server/tcp-server";
 import net from "node:net";
 import { connectLines, type LineClient } from "../helpers/line-client";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const servers: TcpServer[] = [];
 const clients: LineClient[] = [];

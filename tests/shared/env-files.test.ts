@@ -1,6 +1,7 @@
 // Misspelled keys in .env / .env.local (lib/shared/env-files.ts): a key that is not a Mailer key
 // but is close to one gets a warning naming the file and the key it probably means; keys of
 // other tools stay silent.
+import { readmeSection } from "../helpers/readme";
 import { expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -34,8 +35,7 @@ test("keys are read from the files themselves (export, comments, quotes); warnin
 });
 
 test("every key in README's Configuration table is known to the misspelt-key warning (the keys of every branch: OAuth2, POP3, web, limits, LOG_FORMAT)", () => {
-  const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("## Configuration"));
+  const section = readmeSection("Configuration");
   const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| key | meaning")));
   const documented = [...table.matchAll(/^\| (.+?) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((k) => k[1]!));
   expect(documented.length).toBeGreaterThan(30);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { MAX_TEXT_CHARS, parseMail } from "../../lib/shared/mail-text";
 import { CORPORA } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const EMAILS = join(CORPORA, "emails");
 const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, "\r\n"), "utf8");

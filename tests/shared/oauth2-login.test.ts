@@ -10,7 +10,7 @@ import type { OAuth2Settings } from "../../lib/shared/oauth2/settings";
 import { baseEnv, REPO, tempDir } from "../helpers/env";
 import { OAuthIssuer } from "../helpers/oauth-issuer";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 let issuer: OAuthIssuer;
 const cleanups: (() => void)[] = [];

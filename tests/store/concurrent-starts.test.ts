@@ -10,7 +10,7 @@ import { collectorLeaseName } from "../../lib/store/keys";
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const dir = useTempDirs("mailer-starts-");
 const STARTER = join(REPO, "tests/fixtures/store-starter.ts");

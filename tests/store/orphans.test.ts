@@ -4,7 +4,7 @@ import { expect, test, setDefaultTimeout } from "bun:test";
 import { Orphans } from "../../lib/store/postgres/orphans";
 import { until } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 test("a cancel that fails while the database is away is retried until it gets through", async () => {
   let down = 3;

@@ -10,7 +10,7 @@ import { LAST_TICKET, type Store } from "../../lib/store/types";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
 import { storeContract } from "./contract";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const pg = requirePgstack();
 const made: string[] = [];

@@ -10,7 +10,7 @@ import { FIRST_TICKET, LAST_TICKET, StoreError, type Holder, type Store } from "
 import { REPO } from "../helpers/env";
 import { useTempDirs } from "../helpers/kit";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const dir = useTempDirs("mailer-store-");
 const me = currentHolder();

@@ -4,7 +4,7 @@ import { expect, test, setDefaultTimeout } from "bun:test";
 import { loadConfig } from "../../lib/shared/config";
 import { baseEnv, freePort, runEntry, startEntry, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const env = (extra: Record<string, string> = {}) => baseEnv({ LOG_DIR: tempDir("mailer-webcli-").path, WEB_PORT: String(freePort()), ...extra });
 

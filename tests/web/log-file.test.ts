@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { LogFile, readBackwards, type Entry } from "../../lib/web/log-file";
 import { REPO, tempDir } from "../helpers/env";
 
-setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (README "Development")
+setDefaultTimeout(60_000); // plain `bun test` on a loaded machine: Bun's 5 s default is too short here (docs/development.md "Development")
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
