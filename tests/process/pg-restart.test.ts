@@ -58,8 +58,18 @@ describe.skipIf(!pg)("PostgreSQL restarted under load", () => {
     const ok = results.filter((r) => r.status === "OK");
     const failed = results.filter((r) => r.status !== "OK");
     expect(new Set(ok.map((r) => r.ticket)).size).toBe(ok.length);
-    // service resumed: the last requests of each load, sent after the restart, succeeded
-    for (const part of [a, b]) expect(part.slice(-50).every((r) => r.status === "OK")).toBe(true);
+    // service resumed by itself: once the database is back, each server answers again (a pooled
+    // connection that died with it may fail one request first), then a batch all succeeds —
+    // sent after the restart whatever the machine's speed
+    for (const [i, srv] of two.entries()) {
+      const deadline = Date.now() + 20_000;
+      while ((await runTicketLoad({ port: srv.port, connections: 1, total: 1, tag: `probe-${i}` }))[0]!.status !== "OK") {
+        if (Date.now() > deadline) throw new Error(`server ${i} did not resume within 20 s of the restart`);
+        await Bun.sleep(200);
+      }
+      const after = await runTicketLoad({ port: srv.port, connections: 5, total: 50, tag: `after-${i}` });
+      expect(after.filter((r) => r.status !== "OK")).toEqual([]);
+    }
     // settled: held copies released or cancelled, copies whose hold ran out delivered
     const store = await openPostgresStore({ url });
     const deadline = Date.now() + 40_000;
