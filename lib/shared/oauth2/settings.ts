@@ -1,5 +1,6 @@
 // The AUTH_METHOD and OAUTH2_* keys, read by lib/shared/config.ts's reader so that their mistakes
 // are listed by name with every other configuration problem (exit code 2).
+import { isLoopback } from "../net";
 import { PROVIDERS, preset, type LoginFlow, type Mechanism, type Provider } from "./presets";
 
 export type AuthMethod = "password" | "oauth2";
@@ -103,7 +104,7 @@ function readUrl(r: KeyReader, key: string, fallback: string): string {
   try {
     url = new URL(value);
   } catch {}
-  const loopback = url !== null && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname);
+  const loopback = url !== null && isLoopback(url.hostname);
   if (url && (url.protocol === "https:" || (url.protocol === "http:" && loopback)) && !url.username && !url.password) return value;
   r.errors.push(`${key}=${JSON.stringify(value)} is not valid — use an https:// URL (http:// only to 127.0.0.1 or localhost)`);
   return fallback;
