@@ -11,6 +11,7 @@ import { makeRedactor } from "../shared/redact";
 import type { Mailbox } from "./imap-mailbox";
 import { fatalFailure } from "./loop";
 import { MAILBOX, openRemote, type Remote } from "./remote";
+import { counted } from "../shared/words";
 
 export interface CheckIo {
   out(line: string): void;
@@ -32,7 +33,7 @@ export async function runImapCheck(config: Config, ca: string[] | undefined, io:
     io.out(`✓ connected and logged in as EMAIL_LOGIN=${config.emailLogin}${how}`);
     const info = await mailbox.open();
     io.out(info.tls ? "✓ TLS: the certificate was verified" : `! no TLS: the server offers no STARTTLS, mail and password travel in plain text (${name}_SECURE=starttls would refuse this)`);
-    io.out(`✓ ${MAILBOX} opened read-only: ${info.exists} message${info.exists === 1 ? "" : "s"}; ${info.idle ? "IDLE offered (new mail is picked up at once)" : `no IDLE (checked every PERIOD_CHECK=${config.periodCheck} s)`}`);
+    io.out(`✓ ${MAILBOX} opened read-only: ${counted(info.exists, "message")}; ${info.idle ? "IDLE offered (new mail is picked up at once)" : `no IDLE (checked every PERIOD_CHECK=${config.periodCheck} s)`}`);
     io.out(`OK: the collector can read ${config.emailLogin}'s ${MAILBOX} on ${host}:${port}`);
     return EXIT.OK;
   } catch (err) {

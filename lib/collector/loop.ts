@@ -8,6 +8,7 @@ import type { Say } from "../shared/log";
 import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
 import type { CheckResult, Collector } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
+import { counted } from "../shared/words";
 
 /** What the messages call the protocol, its keys and its usual ports. */
 export type Protocol = { name: "IMAP" | "POP3"; tlsPort: number; plainPort: number };
@@ -175,8 +176,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export function summary(r: CheckResult): string {
   const n = r.tickets + r.errors;
-  const plural = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
-  const skipped = r.skipped ? `; ${plural(r.skipped, "message")} already logged before, skipped` : "";
+  const skipped = r.skipped ? `; ${counted(r.skipped, "message")} already logged before, skipped` : "";
   if (n === 0) return `Nothing new${skipped}.`;
-  return `Logged ${plural(n, "message")}: ${plural(r.tickets, "ticket")} to success_request.log, ${plural(r.errors, "other")} to error_request.log${skipped}.`;
+  return `Logged ${counted(n, "message")}: ${counted(r.tickets, "ticket")} to success_request.log, ${counted(r.errors, "other")} to error_request.log${skipped}.`;
 }

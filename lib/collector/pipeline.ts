@@ -12,6 +12,7 @@ import type { ParseOutcome } from "./parse-pool";
 import { PendingRetries, retriesOf } from "./pending";
 import { ParserPolicy } from "./parser-policy";
 import type { CheckPlan } from "./plan";
+import { counted } from "../shared/words";
 
 type Sized = { uid: number; size: number };
 /** what one FETCH takes: several sources held whole, or one message streamed */
@@ -250,7 +251,7 @@ export class Pipeline {
       for (const uid of skipped) out(`uid ${uid}: skipped — already logged under an earlier UIDVALIDITY (same source)`, "skipped", { uid });
     } else if (uids.length > 0 && this.o.batchLines !== false) {
       const skip = skipped.length ? `, ${skipped.length} skipped (logged before)` : "";
-      out(`uids ${uids[0]}–${uids.at(-1)}: ${tickets} ticket${tickets === 1 ? "" : "s"}, ${others} other${others === 1 ? "" : "s"}${skip} (${done} of ${total})`, "batch", {
+      out(`uids ${uids[0]}–${uids.at(-1)}: ${counted(tickets, "ticket")}, ${counted(others, "other")}${skip} (${done} of ${total})`, "batch", {
         from: uids[0],
         to: uids.at(-1),
         tickets,

@@ -9,6 +9,7 @@ import { SANDBOX_IMAP_NAME } from "../sandbox/uidvalidity";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 import type { CollectorLog } from "./log";
 import { PendingRetries, retriesOf, setRetries } from "./pending";
+import { counted } from "../shared/words";
 
 export interface PlanOptions {
   /** the checkpoint's key: this mailbox into this LOG_DIR (lib/store/keys.ts) */
@@ -83,7 +84,7 @@ async function resume(mailbox: Mailbox, o: PlanOptions, cp: CheckpointRecord): P
 async function rescan(mailbox: Mailbox, o: PlanOptions, before: number, info: MailboxInfo): Promise<Start> {
   const all = await mailbox.search({ all: true });
   const uv = info.uidValidity;
-  const messages = `${all.length} message${all.length === 1 ? "" : "s"}`;
+  const messages = counted(all.length, "message");
   o.out(
     info.server === SANDBOX_IMAP_NAME
       ? // every start of the in-memory sandbox is a new, empty mailbox: the normal case there
@@ -102,12 +103,12 @@ async function firstRun(mailbox: Mailbox, o: PlanOptions): Promise<Start> {
   const all = await mailbox.search({ all: true });
   const lastUid = maxOf(all);
   if (o.all) {
-    o.out(`--all: ${all.length} message${all.length === 1 ? "" : "s"} in ${o.mailboxName}; taking every one not logged yet.`);
+    o.out(`--all: ${counted(all.length, "message")} in ${o.mailboxName}; taking every one not logged yet.`);
     return { lastUid, pending: all, dedupeUpTo: lastUid };
   }
   const pending = await mailbox.search({ unseen: true });
   o.out(
-    `First run: ${pending.length} unread message${pending.length === 1 ? "" : "s"} to collect in ${o.mailboxName} ` +
+    `First run: ${counted(pending.length, "unread message")} to collect in ${o.mailboxName} ` +
       `(of ${all.length}). From now on every new message counts, read or not; --all takes the older ones too.`,
   );
   return { lastUid, pending, dedupeUpTo: lastUid };

@@ -7,7 +7,7 @@ import { errorReply, parseRequest, type Reply } from "../wire/protocol";
 import type { RateLimiter } from "./rate-limit";
 import type { FailureKind, MailSender } from "./smtp";
 import { formatSubject } from "../shared/subject";
-import { tryAgainIn } from "../shared/words";
+import { tryAgainIn, counted } from "../shared/words";
 import { validateEmail, validateMessage, type ValidEmail } from "../wire/validate";
 import { requestClient } from "../wire/via";
 
@@ -50,10 +50,6 @@ export interface Outcome {
 interface Full {
   which: "client" | "recipient";
   retryAfter: number;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 export class TicketService {
@@ -136,10 +132,10 @@ export class TicketService {
     }
     if (!full) return null;
     if (full.which === "client") {
-      const limit = plural(this.d.perClient.limit, "ticket");
+      const limit = counted(this.d.perClient.limit, "ticket");
       return { reply: errorReply("RATE_LIMITED", `too many tickets from your address ${clientIp} (limit ${limit} per minute) — ${tryAgainIn(full.retryAfter)}`, { retryAfter: full.retryAfter }) };
     }
-    const limit = plural(this.d.perRecipient.limit, "ticket");
+    const limit = counted(this.d.perRecipient.limit, "ticket");
     return {
       reply: errorReply("RATE_LIMITED", `too many tickets for ${email.address} (limit ${limit} per hour per address) — ${tryAgainIn(full.retryAfter)}`, { field: "email", retryAfter: full.retryAfter }),
     };

@@ -12,12 +12,13 @@ const UNITS: [seconds: number, one: string, many: string][] = [
 export function durationInWords(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds <= 0) return "a moment";
   for (const [size, one, many] of UNITS) {
-    if (seconds >= 2 * size) return plural(Math.round(seconds / size), one, many);
+    if (seconds >= 2 * size) return counted(Math.round(seconds / size), one, many);
   }
-  return plural(Math.max(1, Math.round(seconds)), "second", "seconds");
+  return counted(Math.max(1, Math.round(seconds)), "second");
 }
 
-function plural(n: number, one: string, many: string): string {
+/** 1 → "1 message", 3 → "3 messages": the one way lib/ counts things in a sentence. */
+export function counted(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
