@@ -9,6 +9,7 @@ import { CERTIFICATE_HINT, isCertificateError } from "../shared/tls";
 import type { CheckResult, Collector } from "./collector";
 import type { Mailbox, MailboxInfo } from "./imap-mailbox";
 import { counted } from "../shared/words";
+import { sleepUnless } from "../shared/sleep";
 
 /** What the messages call the protocol, its keys and its usual ports. */
 export type Protocol = { name: "IMAP" | "POP3"; tlsPort: number; plainPort: number };
@@ -152,26 +153,13 @@ export async function runLoop(o: LoopOptions): Promise<number> {
         }
         const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         attempt++;
-        await sleep(delay, o.stop);
+        await sleepUnless(delay, o.stop);
       }
     }
     return EXIT.OK;
   } finally {
     await drop();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }
 
 export function summary(r: CheckResult): string {

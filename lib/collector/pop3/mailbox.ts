@@ -12,6 +12,7 @@ import { tlsOptions } from "../../shared/tls";
 import type { Mailbox, MailboxInfo, UidQuery } from "../imap-mailbox";
 import { Pop3Client, type SaslMechanism } from "./client";
 import type { UidMap } from "./uid-map";
+import { sleepUnless } from "../../shared/sleep";
 
 export interface Pop3Settings {
   endpoint: Endpoint;
@@ -112,17 +113,7 @@ export class Pop3Mailbox implements Mailbox {
    *  and would not show new mail anyway), then the period passes. */
   async waitForChange(ms: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted"> {
     await this.endSession();
-    if (signal.aborted) return "aborted";
-    return await new Promise((resolve) => {
-      const done = (how: "timeout" | "aborted") => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        resolve(how);
-      };
-      const onAbort = () => done("aborted");
-      const timer = setTimeout(() => done("timeout"), ms);
-      signal.addEventListener("abort", onAbort);
-    });
+    return await sleepUnless(ms, signal);
   }
 
   async close(): Promise<void> {
