@@ -49,15 +49,14 @@ export function readDelimitersLikeClients(splitter: Splitter): void {
 function checkBoundary(splitter: Splitter, line: Buffer): Verdict {
   const start = valueStart(line);
   if (start < 0) return false;
-  const end = valueEnd(line, start);
   const node = splitter.node;
   if (!splitter.inEpilogue && node._boundary) {
-    const own = delimiterOf(line, start, end, node._boundary);
+    const own = delimiterOf(line, start, node._boundary);
     if (own) return own;
   }
   let inner = node;
   for (let boundary = node._parentBoundary, owner = node._parentBoundaryOwner; boundary && owner; boundary = owner._parentBoundary, owner = owner._parentBoundaryOwner) {
-    const found = delimiterOf(line, start, end, boundary);
+    const found = delimiterOf(line, start, boundary);
     if (found) {
       if (inner !== node) leaveNested(splitter, inner);
       return (found + 2) as Verdict;
@@ -76,19 +75,17 @@ function valueStart(line: Buffer): number {
   return line[start] === DASH && line[start + 1] === DASH ? start + 2 : -1;
 }
 
-/** Where the value ends: before the padding and the line break. */
-function valueEnd(line: Buffer, start: number): number {
-  let end = line.length;
-  while (end > start && isSpace(line[end - 1])) end--;
-  return end;
-}
-
-/** 1: line[start, end) is the boundary (a delimiter), 2: the boundary and "--" (a close delimiter). */
-function delimiterOf(line: Buffer, start: number, end: number, boundary: Buffer): 1 | 2 | false {
-  const extra = end - start - boundary.length;
-  if (extra !== 0 && (extra !== 2 || line[end - 1] !== DASH || line[end - 2] !== DASH)) return false;
+/** 1: from `start` the line is the boundary (a delimiter), 2: the boundary and "--" (a close
+ *  delimiter) — either followed only by padding and the line break. The whole boundary is
+ *  compared first, so one that itself ends in a space still matches only itself. */
+function delimiterOf(line: Buffer, start: number, boundary: Buffer): 1 | 2 | false {
+  if (line.length - start < boundary.length) return false;
   for (let i = 0; i < boundary.length; i++) if (line[start + i] !== boundary[i]) return false;
-  return extra === 0 ? 1 : 2;
+  let pos = start + boundary.length;
+  const verdict = line[pos] === DASH && line[pos + 1] === DASH ? 2 : 1;
+  if (verdict === 2) pos += 2;
+  while (pos < line.length && isSpace(line[pos])) pos++;
+  return pos === line.length ? verdict : false;
 }
 
 /** Leaves the current node for `inner`, a multipart it is nested in: a part still in its

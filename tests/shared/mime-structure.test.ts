@@ -63,3 +63,8 @@ test("the same, streamed in chunks that cut delimiter lines anywhere", async () 
     expect((await parseMail(chunks())).text).toBe("one\ntwo");
   }
 });
+
+test("a boundary that itself ends in a space matches only itself (james-mime4j weird-boundary)", async () => {
+  const raw = 'Content-Type: multipart/mixed; boundary="b? "\n\n--b? \nContent-Type: text/plain\n\nText body\n--b?\nnot a delimiter\n--b? --\n';
+  expect(await text(raw)).toBe("Text body\n--b?\nnot a delimiter");
+});
