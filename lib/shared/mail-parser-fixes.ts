@@ -1,5 +1,5 @@
 // mailparser's streaming MailParser, corrected where it shows less than a mail client does and
-// bounded where it would hold a whole body (issue 12). Overrides three of its internals
+// bounded where it would hold a whole body (issue 12). Overrides four of its internals
 // (mailparser 3.9.31 is pinned in package.json; tests/shared/mail-fidelity.test.ts fails if a
 // new version moves them):
 //
@@ -12,8 +12,11 @@
 // - a text or HTML part's bytes (after the transfer encoding, before the charset) are kept only
 //   up to a budget; beyond it they are dropped as they leave the part's decoder, so a 150 MB
 //   text part costs no more memory than a 4 MB one.
+// - the splitter's delimiter lines (./mime-delimiters.ts): transport padding, and a delimiter of
+//   any enclosing multipart ends the parts nested in it.
 import { MailParser } from "mailparser";
 import { decodeStream, resolveCharset } from "./charsets";
+import { readDelimitersLikeClients } from "./mime-delimiters";
 
 /** Bytes per character at most, in any charset (UTF-8, UTF-16 pairs, UTF-32, GB18030): keeping
  *  this many per character of the text cap, what is dropped always lies past the cap. */
@@ -47,6 +50,7 @@ export class ClientLikeMailParser extends Base {
   constructor(options: Record<string, unknown> & { keepChars: number }) {
     super(options);
     this.budget = options.keepChars * MAX_BYTES_PER_CHAR;
+    readDelimitersLikeClients(this.splitter);
   }
 
   createNode(node: SplitNode): unknown {
