@@ -26,7 +26,7 @@ async function open(): Promise<{ s: Store; sql: SQL }> {
 }
 
 /** How many transactions wrote the rows that `where` selects from `table`. */
-async function writers(sql: SQL, table: "ledger" | "outbox", where = "true"): Promise<number> {
+async function writers(sql: SQL, table: "ledger" | "outbox" | "rate_events", where = "true"): Promise<number> {
   return (await sql.unsafe(`SELECT count(DISTINCT xmin::text)::int AS n FROM ${table} WHERE ${where}`))[0].n;
 }
 
@@ -82,6 +82,33 @@ describe.skipIf(!pg)("PostgreSQL store: group commit", () => {
       expect(answers).toEqual(claimed.map((_, i) => i % 2 === 1));
       const left = (await sql.unsafe(`SELECT id FROM outbox ORDER BY id`)) as { id: string }[];
       expect(left.map((r) => r.id)).toEqual(claimed.filter((_, i) => i % 2 === 0).map((c) => c!.id).sort());
+    } finally {
+      await sql.close();
+      await s.close();
+    }
+  });
+
+  test("rate-limit hits that arrive together share a few statements and count as if one after another: a limit of 10 lets 10 of 30 through", async () => {
+    const { s, sql } = await open();
+    try {
+      const t0 = new Date("2026-06-01T12:00:00Z");
+      const client = { key: "client 10.0.0.1", limit: 10, windowMs: 60_000 };
+      const recipient = (i: number | string) => ({ key: `recipient r${i}@example.com`, limit: 2, windowMs: 3_600_000 });
+      // 200 requests on different keys: all counted, in a few transactions
+      const spread = await Promise.all(Array.from({ length: 200 }, (_, i) => s.rates!.hit([{ key: `client 10.1.${i}.1`, limit: 5, windowMs: 60_000 }, recipient(i)], t0)));
+      expect(spread.every((r) => r.ok)).toBe(true);
+      expect((await sql.unsafe(`SELECT count(*)::int AS n FROM rate_events`))[0].n).toBe(400);
+      expect(await writers(sql, "rate_events")).toBeLessThanOrEqual(10);
+      // 30 at once from one client: exactly its limit passes; the refused count nothing
+      const same = await Promise.all(Array.from({ length: 30 }, (_, i) => s.rates!.hit([client, recipient(`s${i}`)], t0)));
+      expect(same.filter((r) => r.ok).length).toBe(10);
+      for (const r of same.filter((r) => !r.ok)) expect(r).toEqual({ ok: false, index: 0, retryAfterMs: 60_000 });
+      expect((await sql.unsafe(`SELECT count(*)::int AS n FROM rate_events WHERE key LIKE 'recipient rs%'`))[0].n).toBe(10);
+      // r7 has one of its two already: one more passes, then the second check is the full one,
+      // and the first check of a refused request is not counted either
+      const again = await Promise.all([0, 1, 2].map(() => s.rates!.hit([{ key: "client 10.9.9.9", limit: 100, windowMs: 60_000 }, recipient(7)], t0)));
+      expect(again.map((r) => (r.ok ? "ok" : r.index))).toEqual(["ok", 1, 1]);
+      expect((await sql.unsafe(`SELECT count(*)::int AS n FROM rate_events WHERE key = 'client 10.9.9.9'`))[0].n).toBe(1);
     } finally {
       await sql.close();
       await s.close();
