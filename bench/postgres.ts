@@ -12,6 +12,8 @@ import { REPO, stopAll } from "./proc";
 import { loadavg } from "node:os";
 
 const quick = process.argv.includes("--quick");
+// through process.exit, so that a throwaway cluster is stopped on the way out (its "exit" handler)
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void stopAll().finally(() => process.exit(130)));
 try {
   const load = loadavg();
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
