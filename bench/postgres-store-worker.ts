@@ -1,6 +1,7 @@
-// One process of the store-path benchmark (bench/postgres.ts): TICKETS issues + releases on the
+// One process of the store-path benchmark (bench/postgres-section.ts): TICKETS × the server's three
+// writes (issue with the held copy, release claimed for its attempt, the "sent" record) on the
 // PostgreSQL store at URL, CONCURRENCY at a time; prints {"result":{"tickets":N,"ms":…}}, the
-// time from the first issue to the last release (start-up and connecting not counted).
+// time from the first issue to the last record (start-up and connecting not counted).
 import { openPostgresStore } from "../lib/store/postgres/store";
 
 const store = await openPostgresStore({ url: process.env.URL!, application: "mailer-bench", max: Number(process.env.POOL ?? 10) });
@@ -15,7 +16,9 @@ const worker = async () => {
       holder,
       holdMs: 60_000,
     });
-    await store.tickets.release(copy.id);
+    // what the server does once the person's mail is accepted and the admin's copy sent
+    const claimed = await store.tickets.release(copy.id, { holder, claimMs: 60_000 });
+    if (!claimed || !(await store.tickets.record({ id: claimed.id, claimToken: claimed.claimToken, outcome: "sent" }))) throw new Error(`ticket ${copy.ticket}: release or record refused`);
   }
 };
 const t0 = performance.now();

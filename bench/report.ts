@@ -1,5 +1,6 @@
 // Renders BENCHMARKS.md from the results of one `bun run bench` run. Pure (results in, Markdown
 // out) so the layout can be checked without running anything.
+import { postgresMethod, postgresTargets, renderPostgres, type PostgresFigures } from "./postgres-report";
 import { fmt, pct, verdict, type LatencySummary } from "./stats";
 
 export interface Machine {
@@ -66,6 +67,7 @@ export interface Results {
   store?: StoreFigures | { skipped: string };
   client?: ClientStart | { skipped: string };
   e2e?: { modes: EndToEnd[] } | { skipped: string };
+  postgres?: PostgresFigures | { skipped: string };
   findings?: string;
 }
 
@@ -104,6 +106,7 @@ export function targets(r: Results): Array<{ what: string; figure: string; targe
     const idle = r.e2e.modes.find((m) => m.mode === "IDLE");
     if (idle) rows.push({ what: "End to end with IDLE (slowest sample)", figure: ms(idle.max), target: "≤ 1 s", verdict: verdict(idle.samples.length ? idle.max <= 1000 : null) });
   }
+  if (r.postgres && !skipped(r.postgres)) rows.push(...postgresTargets(r.postgres));
   return rows;
 }
 
@@ -246,6 +249,14 @@ export function renderReport(r: Results): string {
     }
   }
 
+  if (r.postgres) {
+    p("## 7. PostgreSQL: several servers on one database");
+    p();
+    if (skipped(r.postgres)) p(`Skipped (not judged): ${r.postgres.skipped}`);
+    else for (const line of renderPostgres(r.postgres)) p(line);
+    p();
+  }
+
   p("## Method");
   p();
   p(METHOD(r));
@@ -270,6 +281,7 @@ function METHOD(r: Results): string {
     `- **Client start**: wall time of \`bun client.ts --help\` vs \`bun <tmp>/one-line.ts\` holding \`console.log(1)\`, both from the repo directory, alternated, after one unmeasured run of each; medians.`,
     `- **Store**: \`bench/store-commits.ts\` issues tickets through lib/store in one process with 50 concurrent callers (the group commit: the calls that arrive in one event-loop turn share one BEGIN IMMEDIATE transaction, WAL, synchronous=FULL), against the same writes committed one transaction each. **Collector start-up**: a success log of ${Number(P.largeLog ?? 0).toLocaleString("en-US")} generated entries (~230 bytes each) in a fresh LOG_DIR; the first \`collector.ts --once\` indexes it (the one-time cost after an upgrade), then ${P.startupRuns ?? "?"} more starts are timed from spawn to exit, each ending with "Nothing new" (Bun start-up, IMAP connect and login included); the same with an empty log gives the ratio. Peak RSS sampled every 5 ms.`,
     `- **End to end**: sandbox SMTP+IMAP (lib/sandbox) in one process, \`bun server.ts\` and \`bun collector.ts\` (not --once) as their own processes. A ticket is sent on a fresh connection; the clock starts when the OK reply arrives and stops when the ticket's entry appears in success_request.log (polled every 2 ms). With IDLE: IMAP offers IDLE and PERIOD_CHECK=60, so only IDLE can explain a fast pick-up. Polling: IMAP without IDLE, PERIOD_CHECK=1. Samples are spaced by a random pause (IDLE: 50–250 ms; polling: 0–PERIOD_CHECK, so samples fall at every phase of the polling period), after one unmeasured warm-up ticket.`,
+    r.postgres ? postgresMethod() : "",
     r.quick ? "- Quick mode: the counts above are the quick ones; 10,000-message collector and Dovecot runs are left out." : "",
   ].filter(Boolean).join("\n");
 }

@@ -15,8 +15,9 @@ import { BUN, REPO, benchEnv, cpuSeconds, procMemory, runHelper, sampleMemory, s
 import { renderReport, targets, type Capacity, type ClientStart, type CollectorSize, type EndToEnd, type LightLoad, type Results, type ServerLevel, type StartupRun } from "./report";
 import { writeLargeLog } from "../tests/helpers/large-log";
 import { median, summarize } from "./stats";
+import { POSTGRES_PARAMS, postgresSection } from "./postgres-section";
 
-const SECTIONS = ["server", "capacity", "collector", "store", "client", "e2e"] as const;
+const SECTIONS = ["server", "capacity", "collector", "store", "client", "e2e", "postgres"] as const;
 
 const BENCH_COMMAND: CommandSpec = {
   program: "bench/run.ts",
@@ -25,6 +26,8 @@ const BENCH_COMMAND: CommandSpec = {
 
 Measures Mailer against the fastest thing that could do the same work on this machine, in the
 same run, and writes BENCHMARKS.md (figures, machine, method) and bench/results/*.json.
+Section postgres uses the stack of PGSTACK_ENV_FILE when set, else a throwaway cluster of its
+own (scripts/pgstack.sh, as root), else is skipped.
 
 Options:
       --quick          fewer and smaller runs (minutes instead of an hour)
@@ -616,6 +619,7 @@ async function measure(out: string): Promise<number> {
   results.store = (await section("store", storeSection)) as Results["store"];
   results.client = (await section("client", clientSection)) as Results["client"];
   results.e2e = (await section("e2e", e2eSection)) as Results["e2e"];
+  results.postgres = (await section("postgres", () => postgresSection(QUICK ? POSTGRES_PARAMS.quick : POSTGRES_PARAMS.full, log))) as Results["postgres"];
   await stopAll();
   removeHandlers();
   results.machine.loadAfter = loadavg();

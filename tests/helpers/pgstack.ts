@@ -26,8 +26,8 @@ function envFilePath(): string {
   return process.env.PGSTACK_ENV_FILE || DEFAULT_PGSTACK_ENV_FILE;
 }
 
-export function pgstackEnv(): PgstackEnv | null {
-  const envFile = envFilePath();
+/** The cluster described by `envFile` (default: PGSTACK_ENV_FILE, else /tmp/pgstack/pg.env), or null when that file does not exist. */
+export function pgstackEnv(envFile = envFilePath()): PgstackEnv | null {
   if (!existsSync(envFile)) return null;
   const v = parseEnvFile(readFileSync(envFile, "utf8"));
   const need = (k: string) => {

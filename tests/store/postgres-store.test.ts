@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { SQL } from "bun";
 import { newClient, pgTarget } from "../../lib/store/postgres/connect";
+import { PG_SCHEMA_VERSION } from "../../lib/store/postgres/schema";
 import { openPostgresStore } from "../../lib/store/postgres/store";
 import { LAST_TICKET, type Store } from "../../lib/store/types";
 import { dropDatabase, freshDatabase, requirePgstack } from "../helpers/pgstack";
@@ -35,7 +36,7 @@ describe.skipIf(!pg)("PostgreSQL store: what only this engine promises", () => {
     const stores = await Promise.all(Array.from({ length: 5 }, () => openPostgresStore({ url })));
     expect(new Set(stores.map((s) => s.id)).size).toBe(1);
     const sql = new SQL({ url, database: new URL(url).pathname.slice(1), max: 1 });
-    expect((await sql`SELECT count(*)::int AS n FROM schema_migrations`)[0].n).toBe(1);
+    expect((await sql`SELECT count(*)::int AS n FROM schema_migrations`)[0].n).toBe(PG_SCHEMA_VERSION);
     await sql.close();
     for (const s of stores) await s.close();
   });

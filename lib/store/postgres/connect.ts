@@ -114,9 +114,11 @@ export async function op<T>(display: string, what: string, fn: () => Promise<T>)
 
 export function storeError(err: unknown, display: string, what: string): StoreError {
   if (err instanceof StoreError) return err;
-  if (sqlState(err) === "2200H") {
-    return new StoreError("exhausted", `the ticket numbers are used up (the sequence ticket_seq in ${display} is at its end) — start a new database`, { cause: err });
-  }
+  if (sqlState(err) === "2200H") return exhaustedError(display, err);
   const lost = isConnectionError(err) ? " (the connection to the database was lost; it reconnects by itself)" : "";
   return new StoreError("io", `cannot ${what} in ${display}: ${messageOf(err)}${lost}`, { cause: err });
+}
+
+export function exhaustedError(display: string, cause?: unknown): StoreError {
+  return new StoreError("exhausted", `the ticket numbers are used up (the sequence ticket_seq in ${display} is at its end) — start a new database`, { cause });
 }

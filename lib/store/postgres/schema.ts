@@ -140,6 +140,54 @@ export const PG_MIGRATIONS: PgMigration[] = [
       END $$;
     `,
   },
+  {
+    version: 2,
+    what: "rate_hit_many: the rate-limit hits of several requests in one call (group commit)",
+    sql: `
+      -- rate_hit for several requests at once, as if one after another in the order given: the
+      -- checks are flattened, reqs[i] naming the request of check i (a request's checks next to
+      -- each other), now_ms[i] its time. Returns a row for each refused request. Every key of
+      -- the batch is locked first, in sorted order, so batches of two servers never wait for
+      -- each other in a circle.
+      CREATE FUNCTION rate_hit_many(reqs integer[], keys text[], limits integer[], windows bigint[], now_ms bigint[])
+      RETURNS TABLE (req integer, full_index integer, retry_after_ms bigint) LANGUAGE plpgsql AS $$
+      DECLARE
+        total integer := coalesce(array_length(keys, 1), 0);
+        i integer := 1;
+        j integer;
+        n integer;
+        oldest bigint;
+        refused boolean;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(${RATE_LOCK_SPACE}, hashtext(k)) FROM (SELECT DISTINCT k FROM unnest(keys) k ORDER BY k) s;
+        WHILE i <= total LOOP
+          refused := false;
+          j := i;
+          WHILE j <= total AND reqs[j] = reqs[i] LOOP
+            IF NOT refused THEN
+              DELETE FROM rate_events WHERE key = keys[j] AND at_ms <= now_ms[j] - windows[j];
+              SELECT count(*), min(at_ms) INTO n, oldest FROM rate_events WHERE key = keys[j];
+              IF n >= limits[j] THEN
+                req := reqs[i];
+                full_index := j - i;
+                retry_after_ms := oldest + windows[j] - now_ms[j];
+                RETURN NEXT;
+                refused := true;
+              END IF;
+            END IF;
+            j := j + 1;
+          END LOOP;
+          IF NOT refused THEN
+            INSERT INTO rate_events (key, at_ms) SELECT keys[x], now_ms[x] FROM generate_series(i, j - 1) x;
+          END IF;
+          i := j;
+        END LOOP;
+        IF random() < 0.001 THEN
+          DELETE FROM rate_events WHERE at_ms <= (SELECT max(t) FROM unnest(now_ms) t) - greatest((SELECT max(w) FROM unnest(windows) w), 86400000);
+        END IF;
+      END $$;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.at(-1)!.version;

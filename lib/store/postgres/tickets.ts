@@ -1,6 +1,7 @@
 // Tickets, their ledger and the outbox of admin copies on PostgreSQL, shared by any number of
 // servers. Issuing is ONE statement (one round trip): nextval, the ledger row and the held copy
-// in data-modifying CTEs. Claims take due copies with FOR UPDATE SKIP LOCKED, so two servers
+// in data-modifying CTEs — and the issues, releases and "sent" records that arrive together share
+// one statement and one commit (grouped.ts). Claims take due copies with FOR UPDATE SKIP LOCKED, so two servers
 // never get the same copy and never wait for each other; a copy held or claimed by a server that
 // died is due again once its claim runs out, and is delivered by whichever server looks next.
 //
@@ -11,6 +12,7 @@
 import type { SQL } from "bun";
 import type { ClaimRequest, DeliveryRecord, Holder, IssuedTicket, IssueRequest, LedgerEntry, OutboxCopy, OutboxSummary, TicketStats, TicketStore } from "../types";
 import { isConnectionError, op, storeError } from "./connect";
+import { GroupedWrites, type IssueInput, type ReleaseInput, type SentInput } from "./grouped";
 import { Orphans } from "./orphans";
 
 interface CopyRow {
@@ -35,12 +37,24 @@ const ISSUE = `
   SELECT $1, l.ticket, replace($4, $5, l.ticket::text)::jsonb, 'held', $3, $6, $7::text::jsonb, $8 FROM l
   RETURNING ticket::text`;
 
+const LEDGER_ACCEPTED = `l AS (UPDATE ledger SET accepted = true WHERE ticket = (SELECT ticket FROM outbox WHERE id = $1) RETURNING 1)`;
+
+/** the delivery record's copy: still claimed, by this claim */
+const MINE = `WHERE id = $1 AND claim_token = $2 AND state = 'sending'`;
+
 export class PgTickets implements TicketStore {
   /** copies whose issue or cancel may have half-happened: cancelled once the database answers */
   private readonly orphans: Orphans;
+  private readonly grouped: GroupedWrites<CopyRow>;
 
   constructor(private readonly sql: SQL, private readonly where: string, private readonly storeId: string) {
     this.orphans = new Orphans((id) => this.cancelNow(id));
+    this.grouped = new GroupedWrites<CopyRow>(sql, where, {
+      issue: (x) => this.issueOne(x),
+      release: (x) => this.releaseOne(x),
+      sent: (x) => this.sentOne(x),
+      orphan: (id, untilMs) => this.orphans.add(id, untilMs),
+    });
   }
 
   async issue(req: IssueRequest): Promise<IssuedTicket> {
@@ -51,36 +65,50 @@ export class PgTickets implements TicketStore {
     const built = req.adminCopy(mark);
     const mail = { ...built, messageId: built.messageId ?? `<ticket-${mark}.${this.storeId.slice(0, 8)}@mailer>`, date: built.date ?? at };
     const json = JSON.stringify(mail);
-    const params = [id, req.requester, at, json, mark, now.getTime(), JSON.stringify(req.holder), now.getTime() + req.holdMs];
+    const ticket = await this.grouped.issue.call({ id, requester: req.requester, at, json, mark, nowMs: now.getTime(), holder: JSON.stringify(req.holder), untilMs: now.getTime() + req.holdMs });
+    // everything else is known here: only the number comes back
+    const copy: OutboxCopy = { id, ticket, mail: JSON.parse(json.replaceAll(mark, ticket)), state: "held", attempts: 0, queuedAt: at, nextAttemptAt: at, claimToken: 0 };
+    return { ticket, copy };
+  }
+
+  /** One issue, one statement (a batch of one, or the retry of a batch that failed). */
+  private async issueOne(x: IssueInput): Promise<string> {
     try {
-      const [row] = (await this.sql.unsafe(ISSUE, params)) as { ticket: string }[];
-      const ticket = row!.ticket;
-      // everything else is known here: only the number comes back
-      const copy: OutboxCopy = { id, ticket, mail: JSON.parse(json.replaceAll(mark, ticket)), state: "held", attempts: 0, queuedAt: at, nextAttemptAt: at, claimToken: 0 };
-      return { ticket, copy };
+      const [row] = (await this.sql.unsafe(ISSUE, [x.id, x.requester, x.at, x.json, x.mark, x.nowMs, x.holder, x.untilMs])) as { ticket: string }[];
+      return row!.ticket;
     } catch (err) {
       // committed but the answer lost? Then a held copy exists that nobody will release: it is
       // cancelled as soon as the database answers again, long before its hold runs out
-      if (isConnectionError(err)) this.orphans.add(id, now.getTime() + req.holdMs);
+      if (isConnectionError(err)) this.orphans.add(x.id, x.untilMs);
       throw storeError(err, this.where, "issue a ticket");
     }
   }
 
-  release(copyId: string, claimFor?: Omit<ClaimRequest, "ids" | "limit">): Promise<OutboxCopy | null> {
-    return op(this.where, "release an admin copy", async () => {
-      const ledger = `l AS (UPDATE ledger SET accepted = true WHERE ticket = (SELECT ticket FROM outbox WHERE id = $1) RETURNING 1)`;
-      if (!claimFor) {
-        await this.sql.unsafe(`WITH ${ledger} UPDATE outbox SET state = 'ready', holder = NULL, claim_until_ms = NULL WHERE id = $1 AND state = 'held'`, [copyId]);
+  async release(copyId: string, claimFor?: Omit<ClaimRequest, "ids" | "limit">): Promise<OutboxCopy | null> {
+    if (!claimFor) {
+      return op(this.where, "release an admin copy", async () => {
+        await this.sql.unsafe(`WITH ${LEDGER_ACCEPTED} UPDATE outbox SET state = 'ready', holder = NULL, claim_until_ms = NULL WHERE id = $1 AND state = 'held'`, [copyId]);
         return null;
-      }
-      const now = (claimFor.now ?? new Date()).getTime();
+      });
+    }
+    const now = (claimFor.now ?? new Date()).getTime();
+    const row = await this.grouped.release.call({ id: copyId, holder: JSON.stringify(claimFor.holder), untilMs: now + claimFor.claimMs });
+    return row ? toCopy(row) : null;
+  }
+
+  private releaseOne(x: ReleaseInput): Promise<CopyRow | null> {
+    return op(this.where, "release an admin copy", async () => {
       const rows = (await this.sql.unsafe(
-        `WITH ${ledger} UPDATE outbox SET state = 'sending', holder = $2::text::jsonb, claim_until_ms = $3, claim_token = claim_token + 1
+        `WITH ${LEDGER_ACCEPTED} UPDATE outbox SET state = 'sending', holder = $2::text::jsonb, claim_until_ms = $3, claim_token = claim_token + 1
          WHERE id = $1 AND state = 'held' RETURNING *`,
-        [copyId, JSON.stringify(claimFor.holder), now + claimFor.claimMs],
+        [x.id, x.holder, x.untilMs],
       )) as CopyRow[];
-      return rows[0] ? toCopy(rows[0]) : null;
+      return rows[0] ?? null;
     });
+  }
+
+  private sentOne(x: SentInput): Promise<boolean> {
+    return op(this.where, "record a delivery", async () => (await this.sql.unsafe(`DELETE FROM outbox ${MINE}`, [x.id, x.claimToken])).count === 1);
   }
 
   async cancel(copyId: string): Promise<void> {
@@ -118,12 +146,12 @@ export class PgTickets implements TicketStore {
   }
 
   record(rec: DeliveryRecord): Promise<boolean> {
+    if (rec.outcome === "sent") return this.grouped.sent.call({ id: rec.id, claimToken: rec.claimToken });
     const at = (rec.at ?? new Date()).toISOString();
-    const mine = `WHERE id = $1 AND claim_token = $2 AND state = 'sending'`;
+    const mine = MINE;
     return op(this.where, "record a delivery", async () => {
       let r;
-      if (rec.outcome === "sent") r = await this.sql.unsafe(`DELETE FROM outbox ${mine}`, [rec.id, rec.claimToken]);
-      else if (rec.outcome === "failed") {
+      if (rec.outcome === "failed") {
         r = await this.sql.unsafe(
           `UPDATE outbox SET state = 'ready', attempts = attempts + 1, last_error = $3, next_attempt_ms = $4, holder = NULL, claim_until_ms = NULL ${mine}`,
           [rec.id, rec.claimToken, rec.error, rec.retryAt.getTime()],
