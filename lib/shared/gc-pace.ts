@@ -4,8 +4,9 @@
 //   for such a message, a few ms each) kept it at ≈ 140 MB (tests/process/collector-memory.test.ts);
 // - a backlog of small mail leaves ~4 KB of parser garbage per 1 KB message: over 10,000
 //   messages the heap grew from 12 MB live to 45 MB before a collection came, peak RSS 150–163
-//   MB; one every 1,000 messages keeps it at ≈ 135 MB and costs no time overall, as each forced
-//   collection replaces ones the heap would have run anyway (bench/FINDINGS.md, "GC pacing").
+//   MB; one every 1,000 messages keeps it at ≈ 135 MB for no time measurable on the shared
+//   machine (each forced collection, ~9 ms, replaces one JSC would have run) — bench/FINDINGS.md,
+//   "Collector peak RSS and speed against the naive loop".
 // How: a stream's pace uses Bun.gc(true) (the large-body test peaked at 152–153 MB with it,
 // 155–161 MB with JSC's fullGC alone, same loaded machine); a backlog's uses `fullGC` from
 // bun:jsc, which measured as cheap as no forced collection at all (Bun.gc(true) cost more).
