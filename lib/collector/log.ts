@@ -74,6 +74,15 @@ export class CollectorLog {
     return [l.success.state.id, l.error.state.id];
   }
 
+  /** Both logs hold no entry at all (and this collector wrote none yet): nothing in them can be
+   *  a message logged before under another UIDVALIDITY. The index follows the files (a log cut
+   *  shorter or replaced is indexed afresh at open), so empty files mean an empty index. Not for
+   *  collectors sharing PostgreSQL, whose record is the database. */
+  holdsNothing(): boolean {
+    const l = this.opened();
+    return !this.shared && this.unindexed.length === 0 && l.success.appender.size === 0 && l.error.appender.size === 0;
+  }
+
   /** Of these UIDs, the ones the logs hold under this UIDVALIDITY. */
   logged(uidValidity: number, uids: number[]): Promise<Set<number>> {
     return this.store.loggedUids(this.logIds, uidValidity, uids);

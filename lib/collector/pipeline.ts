@@ -3,7 +3,7 @@
 // log in UID order as each batch is parsed; group commit makes them durable behind it.
 import { createHash } from "node:crypto";
 import { MailerError, messageOf } from "../shared/errors";
-import { GcPace } from "../shared/gc-pace";
+import { collectHeap, GC_EVERY_BYTES, GC_EVERY_MESSAGES, GcPace } from "../shared/gc-pace";
 import { classify, unparsedEntry, withIssued, type Classified, type MessageMeta } from "./classify";
 import type { CheckResult, CollectorOptions } from "./collector";
 import { GroupCommit, localError } from "./group-commit";
@@ -33,6 +33,8 @@ export class Pipeline {
   private readonly lineEach: boolean;
   /** failed fetches of pending UIDs, across checks (pending.ts) */
   private readonly retries: PendingRetries;
+  /** a backlog's parser garbage is collected every so many messages (gc-pace.ts) */
+  private readonly gc = new GcPace(GC_EVERY_BYTES, GC_EVERY_MESSAGES, collectHeap);
 
   constructor(private readonly mailbox: Mailbox, private readonly plan: CheckPlan, private readonly o: CollectorOptions) {
     const { work, state } = plan;
@@ -196,6 +198,7 @@ export class Pipeline {
     for (const uid of uids) this.remaining.delete(uid), this.retries.done(uid);
     this.report(entries, skipped, uids);
     this.commits.wrote(uids.length);
+    this.gc.passed(items.reduce((n, i) => n + i.entry.size, 0), uids.length);
   }
 
   private async dedupe(items: Classified[]): Promise<{ keep: Classified[]; skipped: number[] }> {

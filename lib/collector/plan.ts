@@ -49,7 +49,9 @@ export async function planCheck(mailbox: Mailbox, o: PlanOptions): Promise<Check
   const work = candidates.filter((uid) => !logged.has(uid));
   // extra data (failed fetches among it) counts across checks of the same mailbox (pending.ts)
   const extra = cp?.uidValidity === uv && cp.extra ? { extra: { ...cp.extra } } : {};
-  const state: CheckpointRecord = { key: o.key, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo: work.length ? start.dedupeUpTo : 0, ...extra };
+  // digests are looked up only when the logs may hold entries of an earlier UIDVALIDITY
+  const dedupeUpTo = work.length && !o.log.holdsNothing() ? start.dedupeUpTo : 0;
+  const state: CheckpointRecord = { key: o.key, uidValidity: uv, lastUid: top, pending: work, dedupeUpTo, ...extra };
   setRetries(state, cp?.uidValidity === uv ? new PendingRetries(retriesOf(cp), work).snapshot() : undefined);
   if (!cp || JSON.stringify(cp) !== JSON.stringify(state)) {
     await o.log.commit(state);

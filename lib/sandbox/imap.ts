@@ -7,6 +7,7 @@
 import hoodiecrow from "hoodiecrow-imap";
 import type { Socket } from "node:net";
 import { searchFix } from "./imap-search";
+import { messageRangeFix } from "./message-range";
 import { nextUidValidity, SANDBOX_IMAP_NAME } from "./uidvalidity";
 import { PLUGINS, registerCommands } from "./hoodiecrow-modules";
 
@@ -83,6 +84,7 @@ export async function startSandboxImap(options: SandboxImapOptions): Promise<San
   });
 
   wholeSourceFetch(server);
+  messageRangeFix(server);
 
   const sockets = new Set<Socket>();
   server.connectionHandlers.push((connection: { socket: Socket }) => {

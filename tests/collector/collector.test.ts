@@ -123,6 +123,23 @@ test("UIDVALIDITY change: re-scan, skip what is logged (by source, not Message-I
   expect(c.lines.filter((l) => l.startsWith("UIDVALIDITY"))).toHaveLength(1);
 });
 
+test("--all into empty logs looks up no digests (nothing in them can be a duplicate); once the logs hold entries, a renumbered mailbox is still checked by digest", async () => {
+  const box = new MemoryMailbox(500);
+  for (let i = 0; i < 5; i++) box.add(msg(`m${i}`, `body ${i}`));
+  const c = await setup({ all: true });
+  const asked: number[] = [];
+  const digestCounts = c.store.collector.digestCounts.bind(c.store.collector);
+  c.store.collector.digestCounts = (logIds, uv, digests) => (asked.push(digests.length), digestCounts(logIds, uv, digests));
+  await c.collector.check(box);
+  expect(c.all()).toHaveLength(5);
+  expect(asked).toEqual([]);
+  // the server renumbers: the same five sources are skipped by digest
+  box.renumber(501);
+  await c.collector.check(box);
+  expect(asked.reduce((a, b) => a + b, 0)).toBe(5);
+  expect(c.all()).toHaveLength(5);
+});
+
 test("the sandbox's fresh UIDVALIDITY at a new start reads as the normal case, not as a renumbered server", async () => {
   const box = new MemoryMailbox(500);
   box.server = "Mailer sandbox";
