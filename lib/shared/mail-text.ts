@@ -1,11 +1,13 @@
 // Raw message → what the collector logs: decoded subject, sender, Message-ID, plain text and
-// attachment names. Uses mailparser's streaming MailParser for every message (with the
-// corrections of ./mail-parser-fixes.ts), so a message can come as one Buffer or as a stream
-// of chunks (very large mail); attachment contents are counted and dropped as they pass, and
-// text parts are kept only up to a budget, never held whole.
+// attachment names. Uses mailparser's streaming MailParser (with the corrections of
+// ./mail-parser-fixes.ts), so a message can come as one Buffer or as a stream of chunks (very
+// large mail); attachment contents are counted and dropped as they pass, and text parts are
+// kept only up to a budget, never held whole. A simple message given whole (one inline
+// text/plain part) is read by ./simple-mail.ts instead, with the same result, faster.
 import { htmlToText } from "html-to-text";
 import { decodeEncodedWords } from "./charsets";
 import { ClientLikeMailParser } from "./mail-parser-fixes";
+import { parseSimpleMail, type SimpleParse } from "./simple-mail";
 
 /** Longest text kept in a log entry; a longer body is cut and marked `textTruncated`. */
 export const MAX_TEXT_CHARS = 1_000_000;
@@ -49,6 +51,24 @@ interface AddressObject {
 
 /** Parses one message. Rejects only when mailparser itself fails on the input. */
 export function parseMail(input: Input, options: ParseMailOptions = {}): Promise<MailText> {
+  if (input instanceof Uint8Array) {
+    const simple = simpleParse(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    if (simple) return Promise.resolve(mailText({ ...simple, html: undefined, droppedTextBytes: 0, attachments: [], warnings: [] }));
+  }
+  return parseMailWithMailparser(input, options);
+}
+
+/** ./simple-mail.ts, or null — also when it throws (mailparser then decides what that input is). */
+function simpleParse(raw: Buffer): SimpleParse | null {
+  try {
+    return parseSimpleMail(raw, MAX_TEXT_CHARS);
+  } catch {
+    return null;
+  }
+}
+
+/** parseMail through mailparser for every input (tests compare ./simple-mail.ts with it). */
+export function parseMailWithMailparser(input: Input, options: ParseMailOptions = {}): Promise<MailText> {
   const convertHtml = options.convertHtml !== false;
   return new Promise<MailText>((resolve, reject) => {
     const parser = new ClientLikeMailParser({
@@ -65,7 +85,7 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
     const attachments: AttachmentInfo[] = [];
     const warnings: string[] = [];
     let headers: Map<string, unknown> | null = null;
-    let subjectLines: string[] = [];
+    let headerLines: { key: string; line: string }[] = [];
     let text: string | undefined;
     let html: string | undefined;
     let settled = false;
@@ -91,7 +111,7 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
       headers = h;
     });
     parser.on("headerLines", (lines: { key: string; line: string }[]) => {
-      subjectLines = lines.filter((l) => l.key === "subject").map((l) => l.line);
+      headerLines = lines;
     });
 
     let reading = false;
@@ -128,31 +148,47 @@ export function parseMail(input: Input, options: ParseMailOptions = {}): Promise
       if (settled) return;
       settled = true;
       if (errorTimer) clearTimeout(errorTimer);
-      if (text === undefined && html !== undefined) {
-        // HTML-only mail whose HTML is not the root part (beside attachments, in
-        // multipart/related): mailparser leaves the text out, a mail client shows the HTML
-        if (!convertHtml) htmlNotConverted = true;
-        else text = htmlOnlyText(html, warnings);
-      }
-      let body = (text ?? "").replace(/\r\n?/g, "\n").replace(/\s+$/, "");
-      const textTruncated = body.length > MAX_TEXT_CHARS || parser.droppedTextBytes > 0;
-      if (body.length > MAX_TEXT_CHARS) body = body.slice(0, MAX_TEXT_CHARS);
-      const h = headers ?? new Map<string, unknown>();
-      resolve({
-        subject: subjectOf(subjectLines) ?? headerString(h.get("subject")),
-        from: fromOf(h.get("from") as AddressObject | undefined),
-        replyTo: fromOf(h.get("reply-to") as AddressObject | undefined),
-        messageId: headerString(h.get("message-id")),
-        text: body,
-        textTruncated,
-        attachments,
-        warnings,
-        ...(htmlNotConverted ? { htmlNotConverted: true as const } : {}),
-      });
+      resolve(mailText({ headers: headers ?? new Map(), headerLines, text, html, droppedTextBytes: parser.droppedTextBytes, attachments, warnings, convertHtml, htmlNotConverted }));
     });
 
     feed(parser, input).catch(fail);
   });
+}
+
+interface Parsed extends SimpleParse {
+  html: string | undefined;
+  droppedTextBytes: number;
+  attachments: AttachmentInfo[];
+  warnings: string[];
+  convertHtml?: boolean;
+  htmlNotConverted?: boolean;
+}
+
+/** The result from what the parser saw (both ways of parsing end here). */
+function mailText(p: Parsed): MailText {
+  let { text, htmlNotConverted } = p;
+  if (text === undefined && p.html !== undefined) {
+    // HTML-only mail whose HTML is not the root part (beside attachments, in
+    // multipart/related): mailparser leaves the text out, a mail client shows the HTML
+    if (p.convertHtml === false) htmlNotConverted = true;
+    else text = htmlOnlyText(p.html, p.warnings);
+  }
+  let body = (text ?? "").replace(/\r\n?/g, "\n").replace(/\s+$/, "");
+  const textTruncated = body.length > MAX_TEXT_CHARS || p.droppedTextBytes > 0;
+  if (body.length > MAX_TEXT_CHARS) body = body.slice(0, MAX_TEXT_CHARS);
+  const h = p.headers;
+  const subjectLines = p.headerLines.filter((l) => l.key === "subject").map((l) => l.line);
+  return {
+    subject: subjectOf(subjectLines) ?? headerString(h.get("subject")),
+    from: fromOf(h.get("from") as AddressObject | undefined),
+    replyTo: fromOf(h.get("reply-to") as AddressObject | undefined),
+    messageId: headerString(h.get("message-id")),
+    text: body,
+    textTruncated,
+    attachments: p.attachments,
+    warnings: p.warnings,
+    ...(htmlNotConverted ? { htmlNotConverted: true as const } : {}),
+  };
 }
 
 async function feed(parser: ClientLikeMailParser, input: Input): Promise<void> {
