@@ -4,10 +4,14 @@
 // large mail); attachment contents are counted and dropped as they pass, and text parts are
 // kept only up to a budget, never held whole. A simple message given whole (one inline
 // text/plain part) is read by ./simple-mail.ts instead, with the same result, faster.
-import { htmlToText } from "html-to-text";
 import { decodeEncodedWords } from "./charsets";
 import { ClientLikeMailParser } from "./mail-parser-fixes";
 import { parseSimpleMail, type SimpleParse } from "./simple-mail";
+
+// html-to-text through `require`, the build mailparser itself requires: an `import` would load
+// its ESM build beside it, and evaluate it and its six dependencies twice (~10 ms of every
+// collector start; tests/shared/dual-packages.test.ts)
+const { htmlToText } = require("html-to-text") as typeof import("html-to-text");
 
 /** Longest text kept in a log entry; a longer body is cut and marked `textTruncated`. */
 export const MAX_TEXT_CHARS = 1_000_000;
