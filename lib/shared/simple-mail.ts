@@ -15,6 +15,7 @@
 // both ways give the same result.
 import { PassThrough, type Transform } from "node:stream";
 import iconv from "iconv-lite";
+import { decodeQuotedPrintable } from "./quoted-printable";
 import { resolveCharset } from "./charsets";
 import { ClientLikeMailParser, MAX_BYTES_PER_CHAR } from "./mail-parser-fixes";
 
@@ -114,7 +115,8 @@ function decodeText(node: MimeNode, chunks: Buffer[]): string | null {
   const convert = !["ascii", "usascii", "utf8"].includes(charset.toLowerCase().replace(/[^a-z0-9]+/g, ""));
   const name = convert ? resolveCharset(charset) ?? "utf-8" : null;
   if (name === "iso-2022-jp") return null;
-  let bytes = transferDecode(node.getDecoder(), chunks);
+  // quoted-printable: libqp's decode() on the whole body (its Decoder only gathers the chunks), faster
+  let bytes = node.encoding === "quoted-printable" ? qpDecoded(chunks) : transferDecode(node.getDecoder(), chunks);
   if (node.flowed && bytes.length) {
     const flowed = node.libmime.decodeFlowed(Buffer.concat(bytes).toString("binary"), node.delSp);
     bytes = [Buffer.from(flowed, "binary")];
@@ -129,6 +131,12 @@ function decodeText(node: MimeNode, chunks: Buffer[]): string | null {
     text = Buffer.from(parts.join("")).toString();
   } else text = Buffer.concat(bytes).toString();
   return text.replace(/\r?\n/g, "\n");
+}
+
+/** What libqp's Decoder outputs for these chunks: nothing for none, else one decoded Buffer. */
+function qpDecoded(chunks: Buffer[]): Buffer[] {
+  const decoded = chunks.length ? decodeQuotedPrintable(Buffer.concat(chunks)) : Buffer.alloc(0);
+  return decoded.length ? [decoded] : [];
 }
 
 /** What the node's transfer decoder (a Transform) outputs for these chunks, its _transform and
