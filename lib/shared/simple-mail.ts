@@ -3,13 +3,14 @@
 // machinery (MailParser + mailsplit's splitter, a Transform per stage, events, setImmediate per
 // step), which costs more than the decoding itself for small mail. Issue 11 wants the collector
 // at least as fast as a bare fetch-and-parse loop; on the bench mix (bench/messages.ts) this
-// takes parseMail from 57 to 43 µs per message (plain UTF-8 35 → 15, windows-1251 QP 71 → 41,
+// takes parseMail from 57 to 43 µs per message (plain UTF-8 35 → 15, windows-1251 QP 71 → 41, 23 with ./quoted-printable.ts,
 // base64 51 → 27) and the collector from 81–91 % to 99–116 % of that loop
 // (bench/FINDINGS.md, "Parsing simple messages without mailparser's streams").
 //
 // It runs mailparser's OWN pieces, synchronously, on the whole message: mailsplit's MimeNode
 // reads the header block, an idle ClientLikeMailParser's processHeaders decodes the headers, the
-// node's own transfer decoder (libqp / libbase64) and iconv-lite's decoder do the body, fed the
+// node's own transfer decoder (libbase64; for quoted-printable ./quoted-printable.ts, libqp's
+// decode() byte for byte) and iconv-lite's decoder do the body, fed the
 // chunks the splitter would feed them. Anything else returns null and goes the mailparser way;
 // tests/shared/simple-mail.test.ts checks over the corpus, the bench mix and edge cases that
 // both ways give the same result.
