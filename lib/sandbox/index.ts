@@ -137,7 +137,7 @@ export async function startSandbox(config: Config, given: SandboxLog, opts: { we
       deliverToAdmin: (raw) => imap.append(raw),
       onOtherMail: log.onOtherMail,
       onAdminMail: log.onAdminMail,
-      onMessage: (raw, envelope) => void store.add(raw, envelope),
+      onMessage: (raw, envelope) => store.add(raw, envelope), // never rejects
     });
   } catch (err) {
     await imap.close();

@@ -18,8 +18,9 @@ export interface SandboxSmtpOptions {
   onOtherMail(line: string): void;
   /** One line per message delivered to the admin's inbox (optional, for the dev console). */
   onAdminMail?(line: string): void;
-  /** Every accepted message, raw, with its envelope (the web inbox keeps them). */
-  onMessage?(raw: Buffer, envelope: { mailFrom: string; rcptTo: string[] }): void;
+  /** Every accepted message, raw, with its envelope (the web inbox keeps them); the message's
+   *  lines wait for the promise it returns, so a line printed is a message caught. */
+  onMessage?(raw: Buffer, envelope: { mailFrom: string; rcptTo: string[] }): void | Promise<unknown>;
   /** Largest message accepted, bytes (default 25 MiB, what common providers accept). */
   sizeLimit?: number;
 }
@@ -98,9 +99,11 @@ async function handleMessage(opts: SandboxSmtpOptions, raw: Buffer, session: SMT
   const admin = opts.adminEmail.toLowerCase();
   const recipients = session.envelope.rcptTo.map((r) => r.address);
   const mailFrom = session.envelope.mailFrom;
-  opts.onMessage?.(raw, { mailFrom: mailFrom ? mailFrom.address : "", rcptTo: recipients });
+  const caught = opts.onMessage?.(raw, { mailFrom: mailFrom ? mailFrom.address : "", rcptTo: recipients });
   const others = recipients.filter((r) => r.toLowerCase() !== admin);
   const summary = others.length > 0 || opts.onAdminMail ? await summarize(raw) : "";
+  // a line on screen means the message is in the web inbox already (its parse may take longer)
+  await caught;
   if (others.length < recipients.length) {
     const uid = await opts.deliverToAdmin(raw);
     opts.onAdminMail?.(`mail to ${opts.adminEmail} → IMAP inbox${typeof uid === "number" ? ` (uid ${uid})` : ""}: ${summary}`);

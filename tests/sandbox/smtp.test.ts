@@ -241,3 +241,20 @@ test("a burst of mail to others is summed up on the console (clock held still: e
   expect(lines).toHaveLength(6);
   expect(lines[5]).toMatch(/^… 25 more mails in 0\.0 s \(the last: mail to p\d+@example\.com: "burst \d+" — x\)$/);
 });
+
+test("a mail's line is printed only once the message is caught (the web inbox has it when the line is on screen)", async () => {
+  // the catch (lib/sandbox/store.ts add: a parse) may take longer than the line's own summary;
+  // under load `bun run sandbox` printed the line while /api/messages was still empty
+  let caught = 0;
+  const seenWhenPrinted: number[] = [];
+  const { s } = await smtpOnly({
+    onMessage: async () => {
+      await Bun.sleep(300);
+      caught++;
+    },
+    onOtherMail: () => seenWhenPrinted.push(caught),
+    onAdminMail: () => seenWhenPrinted.push(caught),
+  });
+  await transport(s.port).sendMail({ from: LOGIN, to: ["ivan@example.com", LOGIN], subject: "Тест", text: "Привет!" });
+  expect(seenWhenPrinted).toEqual([1, 1]);
+});
