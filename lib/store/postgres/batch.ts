@@ -8,6 +8,8 @@
 // committed: a batch is one statement, so it commits whole or not at all. `run` settles every
 // input (it may fall back to one statement per input when the batch as a whole fails).
 
+import { isConnectionError } from "./connect";
+
 export interface BatchOptions {
   /** statements of this kind on their way at once (each holds one pooled connection) */
   inFlight: number;
@@ -83,4 +85,20 @@ export function fulfilled<O>(n: number, byIndex: (i: number) => O): PromiseSettl
 /** Every input rejected with the same reason. */
 export function rejected<O>(n: number, reason: unknown): PromiseSettledResult<O>[] {
   return Array.from({ length: n }, () => ({ status: "rejected" as const, reason }));
+}
+
+/** A batch as one statement (`all`), or one statement per call (`one`) when that fails for another
+ *  reason than a lost connection, so one call's problem stays its own; a lost connection fails
+ *  every call with `lost(err)` (a retry would meet the same). A batch of one is `one` alone. */
+export async function allOrEach<I, O>(
+  xs: I[],
+  o: { all: (xs: I[]) => Promise<PromiseSettledResult<O>[]>; one: (x: I) => Promise<O>; lost: (err: unknown) => unknown },
+): Promise<PromiseSettledResult<O>[]> {
+  if (xs.length === 1) return await Promise.allSettled([o.one(xs[0]!)]);
+  try {
+    return await o.all(xs);
+  } catch (err) {
+    if (!isConnectionError(err)) return await Promise.allSettled(xs.map(o.one));
+    return rejected(xs.length, o.lost(err));
+  }
 }

@@ -9,8 +9,8 @@
 // would); the numbers of a batch that fails are gone (a gap, as with any failed nextval).
 import type { SQL } from "bun";
 import { LAST_TICKET } from "../types";
-import { Batcher, fulfilled, rejected, type BatchOptions } from "./batch";
-import { exhaustedError, isConnectionError, storeError } from "./connect";
+import { allOrEach, Batcher, fulfilled, type BatchOptions } from "./batch";
+import { exhaustedError, storeError } from "./connect";
 
 /** Two statements of each kind on their way at once (of the pool's ten connections). */
 const GROUPING: BatchOptions = { inFlight: 2, maxBatch: 200 };
@@ -79,22 +79,23 @@ export class GroupedWrites<Row> {
     this.sent = new Batcher((xs) => this.many(xs, "record a delivery", (ys) => this.sentMany(ys), (y) => singles.sent(y)), GROUPING);
   }
 
-  private async issueMany(xs: IssueInput[]): Promise<PromiseSettledResult<string>[]> {
+  private issueMany(xs: IssueInput[]): Promise<PromiseSettledResult<string>[]> {
     const col = <K extends keyof IssueInput>(k: K) => xs.map((x) => x[k]);
-    let rows: { id: string; ticket: string }[];
-    try {
-      if (xs.length === 1) return await Promise.allSettled([this.singles.issue(xs[0]!)]);
-      rows = (await this.sql.unsafe(ISSUE_MANY, [col("id"), col("requester"), col("at"), col("json"), col("mark"), col("nowMs"), col("holder"), col("untilMs"), LAST_TICKET])) as typeof rows;
-    } catch (err) {
-      if (!isConnectionError(err)) return await Promise.allSettled(xs.map((x) => this.singles.issue(x)));
-      // committed but the answer lost? Then held copies exist that nobody will release
-      for (const x of xs) this.singles.orphan(x.id, x.untilMs);
-      return rejected(xs.length, storeError(err, this.where, "issue a ticket"));
-    }
-    const byId = new Map(rows.map((r) => [r.id, r.ticket]));
-    return xs.map((x) => {
-      const ticket = byId.get(x.id);
-      return ticket ? { status: "fulfilled", value: ticket } : { status: "rejected", reason: exhaustedError(this.where) };
+    return allOrEach(xs, {
+      all: async () => {
+        const rows = (await this.sql.unsafe(ISSUE_MANY, [col("id"), col("requester"), col("at"), col("json"), col("mark"), col("nowMs"), col("holder"), col("untilMs"), LAST_TICKET])) as { id: string; ticket: string }[];
+        const byId = new Map(rows.map((r) => [r.id, r.ticket]));
+        return xs.map((x) => {
+          const ticket = byId.get(x.id);
+          return ticket ? { status: "fulfilled", value: ticket } : { status: "rejected", reason: exhaustedError(this.where) };
+        });
+      },
+      one: (x) => this.singles.issue(x),
+      lost: (err) => {
+        // committed but the answer lost? Then held copies exist that nobody will release
+        for (const x of xs) this.singles.orphan(x.id, x.untilMs);
+        return storeError(err, this.where, "issue a ticket");
+      },
     });
   }
 
@@ -110,15 +111,15 @@ export class GroupedWrites<Row> {
     return xs.map((x) => done.has(x.id));
   }
 
-  /** One statement for all of `xs`, or one each when that fails for another reason than the connection. */
-  private async many<I, O>(xs: I[], what: string, all: (xs: I[]) => Promise<O[]>, one: (x: I) => Promise<O>): Promise<PromiseSettledResult<O>[]> {
-    if (xs.length === 1) return await Promise.allSettled([one(xs[0]!)]);
-    try {
-      const out = await all(xs);
-      return fulfilled(xs.length, (i) => out[i]!);
-    } catch (err) {
-      if (isConnectionError(err)) return rejected(xs.length, storeError(err, this.where, what));
-      return await Promise.allSettled(xs.map(one));
-    }
+  /** One statement for all of `xs`, or one each (allOrEach). */
+  private many<I, O>(xs: I[], what: string, all: (xs: I[]) => Promise<O[]>, one: (x: I) => Promise<O>): Promise<PromiseSettledResult<O>[]> {
+    return allOrEach(xs, {
+      all: async () => {
+        const out = await all(xs);
+        return fulfilled(xs.length, (i) => out[i]!);
+      },
+      one,
+      lost: (err) => storeError(err, this.where, what),
+    });
   }
 }

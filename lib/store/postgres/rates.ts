@@ -4,8 +4,8 @@
 // each request counted as if one after another (batch.ts).
 import type { SQL } from "bun";
 import type { RateCheck, RateStore } from "../types";
-import { Batcher } from "./batch";
-import { isConnectionError, op, storeError } from "./connect";
+import { allOrEach, Batcher, fulfilled } from "./batch";
+import { op, storeError } from "./connect";
 
 type Hit = { ok: true } | { ok: false; index: number; retryAfterMs: number };
 
@@ -37,26 +37,25 @@ export class PgRates implements RateStore {
     });
   }
 
-  private async many(xs: HitInput[]): Promise<PromiseSettledResult<Hit>[]> {
-    if (xs.length === 1) return Promise.allSettled([this.one(xs[0]!)]);
-    const flat = xs.flatMap((x, req) => x.checks.map((c) => ({ req, c, nowMs: x.nowMs })));
-    let rows: { req: number; full_index: number; retry_after_ms: string }[];
-    try {
-      rows = (await this.sql.unsafe(`SELECT req, full_index, retry_after_ms FROM rate_hit_many($1::int[], $2::text[], $3::int[], $4::bigint[], $5::bigint[])`, [
-        flat.map((f) => f.req),
-        flat.map((f) => f.c.key),
-        flat.map((f) => f.c.limit),
-        flat.map((f) => f.c.windowMs),
-        flat.map((f) => f.nowMs),
-      ])) as typeof rows;
-    } catch (err) {
-      if (isConnectionError(err)) return xs.map(() => ({ status: "rejected", reason: storeError(err, this.where, "count a rate limit") }));
-      return Promise.allSettled(xs.map((x) => this.one(x)));
-    }
-    const refused = new Map(rows.map((r) => [r.req, r]));
-    return xs.map((_, req) => {
-      const full = refused.get(req);
-      return { status: "fulfilled", value: full ? { ok: false, index: full.full_index, retryAfterMs: Math.max(1, Number(full.retry_after_ms)) } : { ok: true } };
+  private many(xs: HitInput[]): Promise<PromiseSettledResult<Hit>[]> {
+    return allOrEach(xs, {
+      all: async () => {
+        const flat = xs.flatMap((x, req) => x.checks.map((c) => ({ req, c, nowMs: x.nowMs })));
+        const rows = (await this.sql.unsafe(`SELECT req, full_index, retry_after_ms FROM rate_hit_many($1::int[], $2::text[], $3::int[], $4::bigint[], $5::bigint[])`, [
+          flat.map((f) => f.req),
+          flat.map((f) => f.c.key),
+          flat.map((f) => f.c.limit),
+          flat.map((f) => f.c.windowMs),
+          flat.map((f) => f.nowMs),
+        ])) as { req: number; full_index: number; retry_after_ms: string }[];
+        const refused = new Map(rows.map((r) => [r.req, r]));
+        return fulfilled(xs.length, (req) => {
+          const full = refused.get(req);
+          return full ? { ok: false, index: full.full_index, retryAfterMs: Math.max(1, Number(full.retry_after_ms)) } : { ok: true };
+        });
+      },
+      one: (x) => this.one(x),
+      lost: (err) => storeError(err, this.where, "count a rate limit"),
     });
   }
 }

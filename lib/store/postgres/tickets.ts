@@ -148,17 +148,16 @@ export class PgTickets implements TicketStore {
   record(rec: DeliveryRecord): Promise<boolean> {
     if (rec.outcome === "sent") return this.grouped.sent.call({ id: rec.id, claimToken: rec.claimToken });
     const at = (rec.at ?? new Date()).toISOString();
-    const mine = MINE;
     return op(this.where, "record a delivery", async () => {
       let r;
       if (rec.outcome === "failed") {
         r = await this.sql.unsafe(
-          `UPDATE outbox SET state = 'ready', attempts = attempts + 1, last_error = $3, next_attempt_ms = $4, holder = NULL, claim_until_ms = NULL ${mine}`,
+          `UPDATE outbox SET state = 'ready', attempts = attempts + 1, last_error = $3, next_attempt_ms = $4, holder = NULL, claim_until_ms = NULL ${MINE}`,
           [rec.id, rec.claimToken, rec.error, rec.retryAt.getTime()],
         );
       } else {
         r = await this.sql.unsafe(
-          `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $3, dead_at = $4, holder = NULL, claim_until_ms = NULL ${mine}`,
+          `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $3, dead_at = $4, holder = NULL, claim_until_ms = NULL ${MINE}`,
           [rec.id, rec.claimToken, rec.error, at],
         );
       }
